@@ -5,7 +5,7 @@
 // can open. Reports are sealed to the vault's intake key this way, so the
 // messaging server that relays them cannot read them.
 //
-//   Bytes sealed = SealedBoxSeal(vault_public_key, report_bytes);
+//   LB_ASSIGN_OR_RETURN(Bytes sealed, SealedBoxSeal(vault_public_key, report_bytes));
 //   LB_ASSIGN_OR_RETURN(SecretBytes report, SealedBoxOpen(vault_key_pair, sealed));
 #pragma once
 
@@ -18,7 +18,10 @@ namespace letterbox::crypto {
 inline constexpr size_t kSealedBoxOverhead = 48;  // ephemeral public key + MAC
 
 // Seals `message` to `recipient`. The output is message.size() + 48 bytes.
-[[nodiscard]] Bytes SealedBoxSeal(const X25519PublicKey& recipient, ByteView message);
+// INVALID_ARGUMENT if `recipient` is a low-order point (the key agreement
+// would give the all-zero secret, and libsodium refuses it).
+[[nodiscard]] absl::StatusOr<Bytes> SealedBoxSeal(const X25519PublicKey& recipient,
+                                                  ByteView message);
 
 // Opens a sealed box addressed to `recipient`. INVALID_ARGUMENT if it is too
 // short, was sealed to another key, or was altered.
