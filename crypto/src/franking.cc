@@ -60,7 +60,7 @@ class StreamingHmac {
 absl::StatusOr<Commitment> ComputeCommitment(const FrankingKey& key, ByteView plaintext,
                                              ByteView context) {
   StreamingHmac mac(key.Expose());
-  mac.Raw(AsBytes(kCommitLabel)).LengthPrefixed(plaintext).LengthPrefixed(context);
+  mac.LengthPrefixed(AsBytes(kCommitLabel)).LengthPrefixed(plaintext).LengthPrefixed(context);
   return mac.Finish();
 }
 
@@ -68,7 +68,7 @@ absl::StatusOr<Commitment> ComputeCommitment(const FrankingKey& key, ByteView pl
 // be64(timestamp_micros) ‖ lp(message_id). Every field is public.
 Bytes EncodeTagInput(const FrankingFields& fields) {
   ByteWriter w;
-  w.Raw(AsBytes(kTagLabel))
+  w.Label(kTagLabel)
       .Raw(fields.commitment.view())
       .Bytes(fields.sender)
       .Bytes(fields.recipient)

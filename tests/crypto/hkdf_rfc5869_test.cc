@@ -2,7 +2,6 @@
 // appendix A (A.1 to A.3), checked at both steps (Extract's PRK, Expand's
 // OKM) and through the one-shot HkdfSha256, plus the length limits.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "letterbox/crypto/bytes.h"

@@ -5,17 +5,18 @@
 //
 //  1. The sender draws a fresh 32-byte franking key k_f for each message,
 //     puts k_f inside the end-to-end ciphertext, and sends the commitment
-//        c = HMAC-SHA256(k_f, "letterbox.franking.commit.v1" ‖ lp(plaintext) ‖ lp(context))
+//        c = HMAC-SHA256(k_f, lp("letterbox.franking.commit.v1") ‖ lp(plaintext) ‖ lp(context))
 //     in clear beside the ciphertext.
 //  2. The server, which sees c but not the plaintext, attaches
-//        tag = HMAC-SHA256(K_frank, "letterbox.franking.tag.v1" ‖ c ‖ lp(sender) ‖
+//        tag = HMAC-SHA256(K_frank, lp("letterbox.franking.tag.v1") ‖ c ‖ lp(sender) ‖
 //                          lp(recipient) ‖ be64(timestamp_micros) ‖ lp(message_id))
 //  3. A report reveals plaintext, k_f, c, tag and the routing fields; the
 //     verifier recomputes both.
 //
 // lp(x) is x's length as 4 bytes big-endian followed by x, so no two
 // different field lists encode to the same bytes. be64 is an 8-byte
-// big-endian two's-complement integer. The labels are ASCII without a NUL.
+// big-endian two's-complement integer. Labels are length-prefixed ASCII, as
+// everywhere ByteWriter::Label is used.
 //
 //   auto k_f = NewFrankingKey(SystemRandom::Instance());
 //   Commitment c = Commit(k_f, plaintext, context);
