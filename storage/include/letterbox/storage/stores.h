@@ -12,9 +12,12 @@
 //   NOT_FOUND            the named record does not exist
 //   ALREADY_EXISTS       a create would overwrite an existing record
 //   RESOURCE_EXHAUSTED   a cap passed in `limits` would be exceeded
-//   FAILED_PRECONDITION  the operation contradicts current state
+//   FAILED_PRECONDITION  the operation contradicts current state, or the
+//                        store was opened read-only and the method writes
 //   UNAVAILABLE          a concurrent identical request is in flight; retry
-//   INTERNAL             the storage engine failed (details are logged, not returned)
+//   INVALID_ARGUMENT     the arguments contradict the method's contract (see Store)
+//   INTERNAL             the storage engine failed (a generic message; the caller logs it)
+//   DATA_LOSS            a stored record failed to decode (codec.h); never its bytes
 //
 //   MemoryStores stores;                       // or RocksDbStores::Open(...)
 //   LB_RETURN_IF_ERROR(stores.accounts().CreateAccount(account, device));
@@ -89,14 +92,15 @@ class PrekeyStore {
   // exist or has no signed prekey.
   [[nodiscard]] virtual absl::StatusOr<ClaimedPrekeys> Claim(const DeviceAddress& device) = 0;
 
-  // How many one-time prekeys remain in the device's pool.
+  // How many one-time prekeys remain in the device's pool. NOT_FOUND if the
+  // device does not exist.
   [[nodiscard]] virtual absl::StatusOr<uint32_t> CountOneTimePrekeys(
       const DeviceAddress& device) = 0;
 };
 
 struct MailboxLimits {
-  uint32_t max_envelopes = 10'000;      // per recipient device
-  uint64_t max_bytes = 256ull << 20;    // ciphertext bytes per recipient device
+  uint32_t max_envelopes = 10'000;    // per recipient device
+  uint64_t max_bytes = 256ull << 20;  // ciphertext bytes per recipient device
 };
 
 struct MailboxStats {
@@ -125,13 +129,18 @@ class MailboxStore {
   // nothing. RESOURCE_EXHAUSTED if any recipient mailbox would exceed
   // `limits` (nothing is written then). UNAVAILABLE if the same (sender,
   // message id) is being stored concurrently. All envelopes must share the
-  // same sender, message id and timestamp.
+  // same sender, message id and timestamp, and there must be at least one
+  // (INVALID_ARGUMENT otherwise). Ids are never reused, even after a restart.
   [[nodiscard]] virtual absl::StatusOr<StoreResult> Store(std::vector<Envelope> envelopes,
                                                           const MailboxLimits& limits) = 0;
 
   // Up to `limit` envelopes of `device`'s mailbox with id > `after`, in
   // arrival order, skipping envelopes older than `not_before_micros`
-  // (expired).
+  // (expired). An envelope is never returned while a Store of a lower id for
+  // the same device is still being written, so a reader that pages with
+  // `after` = the last id it saw never skips one that lands late; `more` is
+  // then true even if the page is short or empty. A record that fails to
+  // decode is never returned (Ack or Expire removes it).
   [[nodiscard]] virtual absl::StatusOr<FetchResult> Fetch(const DeviceAddress& device,
                                                           EnvelopeId after, uint32_t limit,
                                                           int64_t not_before_micros) = 0;
