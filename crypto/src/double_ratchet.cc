@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include "letterbox/common/status.h"
 #include "letterbox/crypto/aead.h"
@@ -181,7 +182,7 @@ absl::StatusOr<RatchetSession> RatchetSession::InitAlice(X3dhSharedKey shared_ke
   LB_ASSIGN_OR_RETURN(auto keys, KdfRk(sk, dh_out));
   state.rk = std::move(keys.first);
   state.cks = std::move(keys.second);
-  return RatchetSession(random, std::move(state));
+  return RatchetSession(&random, std::move(state));
 }
 
 RatchetSession RatchetSession::InitBob(X3dhSharedKey shared_key,
@@ -191,11 +192,43 @@ RatchetSession RatchetSession::InitBob(X3dhSharedKey shared_key,
   state.dhs.secret_key = bob_signed_prekey.secret_key.Clone();
   std::copy(shared_key.Expose().begin(), shared_key.Expose().end(),
             state.rk.mutable_view().begin());
-  return RatchetSession(random, std::move(state));
+  return RatchetSession(&random, std::move(state));
+}
+
+RatchetSession::RatchetSession(RatchetSession&& other) noexcept
+    : random_(std::exchange(other.random_, nullptr)),
+      state_(std::move(other.state_)),
+      skipped_(std::move(other.skipped_)),
+      skipped_by_age_(std::move(other.skipped_by_age_)),
+      next_sequence_(other.next_sequence_) {
+  other.Invalidate();
+}
+
+RatchetSession& RatchetSession::operator=(RatchetSession&& other) noexcept {
+  if (this != &other) {
+    random_ = std::exchange(other.random_, nullptr);
+    state_ = std::move(other.state_);
+    skipped_ = std::move(other.skipped_);
+    skipped_by_age_ = std::move(other.skipped_by_age_);
+    next_sequence_ = other.next_sequence_;
+    other.Invalidate();
+  }
+  return *this;
+}
+
+void RatchetSession::Invalidate() {
+  random_ = nullptr;
+  state_.dhr.reset();
+  state_.cks.reset();
+  state_.ckr.reset();
+  state_.retired_dhr.clear();
+  skipped_.clear();
+  skipped_by_age_.clear();
 }
 
 absl::StatusOr<RatchetMessage> RatchetSession::Encrypt(ByteView plaintext,
                                                        ByteView associated_data) {
+  if (random_ == nullptr) return absl::FailedPreconditionError("ratchet session was moved from");
   if (!state_.cks.has_value()) {
     return absl::FailedPreconditionError(
         "no sending chain yet: the responder must decrypt a message before sending");
@@ -215,6 +248,7 @@ absl::StatusOr<RatchetMessage> RatchetSession::Encrypt(ByteView plaintext,
 
 absl::StatusOr<SecretBytes> RatchetSession::Decrypt(const RatchetMessage& message,
                                                     ByteView associated_data) {
+  if (random_ == nullptr) return absl::FailedPreconditionError("ratchet session was moved from");
   const RatchetHeader& header = message.header;
 
   // A key skipped earlier: use it, and delete it only on success.
@@ -317,7 +351,7 @@ void RatchetSession::StoreSkippedKeys(StagedKeys staged) {
 }
 
 RatchetSession RatchetSession::CloneForTesting() const {
-  RatchetSession out(*random_, state_.Clone());
+  RatchetSession out(random_, state_.Clone());
   for (const auto& [id, entry] : skipped_) {
     out.skipped_.emplace(id, SkippedKey{entry.key.Clone(), entry.sequence});
   }

@@ -96,6 +96,7 @@ struct RatchetMessage {
 // which must outlive it.
 class RatchetSession {
  public:
+  // The specification's RK, CK and MK: 32-byte secrets of distinct types.
   using RootKey = Secret<32, struct RatchetRootKeyTag>;
   using ChainKey = Secret<32, struct RatchetChainKeyTag>;
   using MessageKey = Secret<32, struct RatchetMessageKeyTag>;
@@ -115,8 +116,11 @@ class RatchetSession {
                                               const X25519KeyPair& bob_signed_prekey,
                                               Random& random);
 
-  RatchetSession(RatchetSession&&) noexcept = default;
-  RatchetSession& operator=(RatchetSession&&) noexcept = default;
+  // Moves the whole state. The source's secrets are zeroed and its chains
+  // and skipped keys dropped; Encrypt and Decrypt on it then return
+  // FAILED_PRECONDITION rather than use zeroed keys.
+  RatchetSession(RatchetSession&& other) noexcept;
+  RatchetSession& operator=(RatchetSession&& other) noexcept;
   RatchetSession(const RatchetSession&) = delete;
   RatchetSession& operator=(const RatchetSession&) = delete;
   ~RatchetSession() = default;
@@ -124,7 +128,8 @@ class RatchetSession {
   // Encrypts `plaintext` under the next sending message key, authenticating
   // `associated_data` (the X3DH AD) and the header. Advances the sending
   // chain (the message key is deleted at once). FAILED_PRECONDITION if there
-  // is no sending chain yet (Bob before his first Decrypt);
+  // is no sending chain yet (Bob before his first Decrypt) or the session was
+  // moved from;
   // RESOURCE_EXHAUSTED if the chain has reached 2^32 - 1 messages. The session
   // is unchanged on error.
   [[nodiscard]] absl::StatusOr<RatchetMessage> Encrypt(ByteView plaintext,
@@ -143,7 +148,8 @@ class RatchetSession {
   //    ciphertext or associated data, or a forgery), or carries a low-order
   //    ratchet key.
   //  - FAILED_PRECONDITION: the header names the current receiving key but
-  //    no receiving chain exists yet (Alice before Bob has replied).
+  //    no receiving chain exists yet (Alice before Bob has replied), or the
+  //    session was moved from.
   // Decrypt may draw from the Random (a new ratchet key pair) even when it
   // fails; the session state is unaffected.
   [[nodiscard]] absl::StatusOr<SecretBytes> Decrypt(const RatchetMessage& message,
@@ -186,14 +192,16 @@ class RatchetSession {
   };
   using StagedKeys = std::vector<std::pair<SkippedKeyId, MessageKey>>;
 
-  RatchetSession(Random& random, State state) : random_(&random), state_(std::move(state)) {}
+  RatchetSession(Random* random, State state) : random_(random), state_(std::move(state)) {}
 
   [[nodiscard]] static absl::Status SkipMessageKeys(State& state, uint32_t until,
                                                     StagedKeys& staged);
   [[nodiscard]] absl::Status DhRatchet(State& state, const RatchetHeader& header);
   void StoreSkippedKeys(StagedKeys staged);
+  // Leaves a moved-from session empty and unusable.
+  void Invalidate();
 
-  Random* random_;
+  Random* random_;  // null once moved from
   State state_;
   std::map<SkippedKeyId, SkippedKey> skipped_;
   std::map<uint64_t, SkippedKeyId> skipped_by_age_;  // sequence -> id, oldest first
