@@ -8,7 +8,7 @@ RateLimiter::RateLimiter(const Clock& clock, Rate rate, size_t max_keys)
     : clock_(clock), rate_(rate), max_keys_(max_keys) {}
 
 RateLimiter::Bucket& RateLimiter::Refill(std::string_view key, int64_t now) {
-  auto it = buckets_.find(key);
+  auto it = buckets_.find(absl::string_view(key.data(), key.size()));
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_keys_) Evict(now);
     it = buckets_.emplace(std::string(key), Bucket{rate_.burst, now}).first;

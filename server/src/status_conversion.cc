@@ -1,6 +1,9 @@
 #include "letterbox/server/status_conversion.h"
 
+#include <optional>
 #include <string>
+
+#include "absl/strings/cord.h"
 
 namespace letterbox::server {
 
@@ -12,8 +15,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     case absl::StatusCode::kUnknown:
     case absl::StatusCode::kDataLoss:
       return grpc::Status(code, "internal error");
-    default:
+    default: {
+      auto details = status.GetPayload(kGrpcErrorDetailsPayload);
+      if (details.has_value()) {
+        return grpc::Status(code, std::string(status.message()), std::string(*details));
+      }
       return grpc::Status(code, std::string(status.message()));
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 // Every limit, TTL, rate and setting of the messaging server, with its safe
 // default. docs/limits.md is the table of these fields; a new limit goes in
 // both places. Loaded from flags and an optional TOML file by
-// LoadServerConfig (server/src/main.cc).
+// LoadServerConfig (letterbox/server/config_loader.h).
 #pragma once
 
 #include <cstdint>

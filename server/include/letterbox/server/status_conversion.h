@@ -14,9 +14,15 @@
 
 namespace letterbox::server {
 
-// `status` as a grpc::Status with the same code. The message is kept for
-// client errors and replaced by a fixed text for INTERNAL, UNKNOWN and
-// DATA_LOSS.
+// The absl::Status payload whose bytes become grpc::Status::error_details()
+// (binary details, e.g. a serialized letterbox.v1.DeviceMismatch):
+//   status.SetPayload(kGrpcErrorDetailsPayload, absl::Cord(mismatch.SerializeAsString()));
+inline constexpr char kGrpcErrorDetailsPayload[] =
+    "type.googleapis.com/letterbox.grpc.ErrorDetails";
+
+// `status` as a grpc::Status with the same code. The message, and the
+// kGrpcErrorDetailsPayload payload as error details, are kept for client
+// errors; INTERNAL, UNKNOWN and DATA_LOSS get a fixed text and no details.
 [[nodiscard]] grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace letterbox::server
