@@ -176,6 +176,11 @@ absl::Status Run(const ServerCommandLine& cmd, const sigset_t& signals) {
       LogLevel::kInfo, "storage_opened",
       {{"data_dir", config.data_dir},
        {"durability", config.durability == storage::Durability::kFsync ? "fsync" : "process"}});
+  if (const auto& recovery = stores->recovery(); recovery.wal_tail_dropped) {
+    // Recovery kept a consistent prefix of the WAL and dropped a damaged or
+    // torn tail: say so, so that an operator can tell a crash from a fault.
+    LogEvent(LogLevel::kWarn, "wal_tail_dropped", {{"detail", recovery.detail}});
+  }
 
   MessagingServer::Options options;
   options.listen_address = config.listen_address;

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdarg>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -178,6 +179,7 @@ class Engine {
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c].get(); }
   rocksdb::DB* db() const { return db_.get(); }
   bool read_only() const { return read_only_; }
+  const RocksDbStores::RecoveryReport& recovery() const { return recovery_; }
 
   [[nodiscard]] absl::Status CheckWritable() const {
     if (read_only_) return absl::FailedPreconditionError("store is open read-only");
@@ -299,6 +301,7 @@ class Engine {
   std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle, HandleDeleter>> handles_;
   bool read_only_;
   Durability durability_;
+  RocksDbStores::RecoveryReport recovery_;
 };
 
 // Discards RocksDB's informational log, so a read-only open creates no file.
@@ -306,6 +309,63 @@ class DiscardLogger final : public rocksdb::Logger {
  public:
   using rocksdb::Logger::Logv;
   void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
+// Forwards RocksDB's info log to `target` and remembers the line in which WAL
+// recovery reported a damaged or torn record it stopped at (in
+// kPointInTimeRecovery RocksDB drops that record and everything after it and
+// opens anyway). The line holds a file name, a byte count and a reason, never
+// data.
+class RecoveryWatchLogger final : public rocksdb::Logger {
+ public:
+  explicit RecoveryWatchLogger(std::shared_ptr<rocksdb::Logger> target)
+      : rocksdb::Logger(target->GetInfoLogLevel()), target_(std::move(target)) {}
+  ~RecoveryWatchLogger() override { closed_ = true; }  // the target closes itself
+
+  using rocksdb::Logger::Logv;
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    va_list copy;
+    va_copy(copy, ap);
+    std::array<char, 512> line{};
+    std::vsnprintf(line.data(), line.size(), format, copy);
+    va_end(copy);
+    Inspect(line.data());
+    target_->Logv(level, format, ap);
+  }
+  size_t GetLogFileSize() const override { return target_->GetLogFileSize(); }
+  void Flush() override { target_->Flush(); }
+  rocksdb::InfoLogLevel GetInfoLogLevel() const override { return target_->GetInfoLogLevel(); }
+  void SetInfoLogLevel(const rocksdb::InfoLogLevel level) override {
+    target_->SetInfoLogLevel(level);
+  }
+
+  // What recovery reported so far.
+  RocksDbStores::RecoveryReport Report() const {
+    absl::MutexLock lock(&mu_);
+    return report_;
+  }
+
+ protected:
+  rocksdb::Status CloseImpl() override { return target_->Close(); }
+
+ private:
+  void Inspect(std::string_view line) {
+    // RocksDB 7.8 db_impl_open.cc: LogReporter::Corruption ("<wal>: dropping
+    // N bytes; <reason>") and the point-in-time stop ("Point in time
+    // recovered to log #N seq #M").
+    const bool dropped = line.find(": dropping ") != std::string_view::npos &&
+                         line.find(".log") != std::string_view::npos;
+    const bool stopped = line.find("Point in time recovered to log") != std::string_view::npos;
+    if (!dropped && !stopped) return;
+    absl::MutexLock lock(&mu_);
+    report_.wal_tail_dropped = true;
+    if (!report_.detail.empty()) report_.detail += "; ";
+    report_.detail.append(line.substr(0, 300));
+  }
+
+  std::shared_ptr<rocksdb::Logger> target_;
+  mutable absl::Mutex mu_;
+  RocksDbStores::RecoveryReport report_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const RocksDbOptions& options) {
@@ -328,9 +388,29 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const RocksDbOptions& optio
   db_options.max_total_wal_size = 256 << 20;    // quiet CFs must not pin old WALs forever
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = 8 << 20;
+  // Corruption handling (docs/storage.md, "Durability and faults"): replay
+  // the WAL up to the first damaged or torn record and stop there, so the
+  // store opens on a consistent prefix (a torn tail is what a power cut
+  // leaves); stop with an error on any inconsistency RocksDB can detect
+  // (paranoid_checks: SST sizes, MANIFEST, a WAL gap that would leave a hole);
+  // every block read is checksum-verified (ReadOptions::verify_checksums,
+  // true by default and never turned off here).
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.paranoid_checks = true;
+  db_options.skip_checking_sst_file_sizes_on_db_open = false;
   db_options.env = env;
-  if (options.read_only) db_options.info_log = std::make_shared<DiscardLogger>();
+  std::shared_ptr<rocksdb::Logger> base_logger;
+  if (options.read_only) {
+    base_logger = std::make_shared<DiscardLogger>();
+  } else {
+    rocksdb::Status log_status =
+        rocksdb::CreateLoggerFromOptions(options.path, db_options, &base_logger);
+    if (!log_status.ok()) {
+      return absl::InternalError("cannot open data directory: " + log_status.ToString());
+    }
+  }
+  auto recovery_logger = std::make_shared<RecoveryWatchLogger>(std::move(base_logger));
+  db_options.info_log = recovery_logger;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -338,6 +418,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const RocksDbOptions& optio
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.format_version = 5;
+  table.checksum = rocksdb::kCRC32c;  // every block carries one; reads verify it
   std::shared_ptr<rocksdb::TableFactory> table_factory(rocksdb::NewBlockBasedTableFactory(table));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -374,9 +455,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const RocksDbOptions& optio
     if (s.IsCorruption()) return absl::InternalError("data directory is corrupt: " + s.ToString());
     return absl::InternalError("cannot open data directory: " + s.ToString());
   }
-  return std::unique_ptr<Engine>(new Engine(std::unique_ptr<rocksdb::DB>(raw_db),
-                                            std::move(raw_handles), options.read_only,
-                                            options.durability));
+  auto engine = std::unique_ptr<Engine>(new Engine(std::unique_ptr<rocksdb::DB>(raw_db),
+                                                   std::move(raw_handles), options.read_only,
+                                                   options.durability));
+  engine->recovery_ = recovery_logger->Report();
+  if (engine->recovery_.wal_tail_dropped) {
+    rocksdb::Warn(recovery_logger.get(),
+                  "letterbox: WAL recovery stopped at a damaged or torn record; writes after it "
+                  "were discarded: %s",
+                  engine->recovery_.detail.c_str());
+  }
+  return engine;
 }
 
 // Envelope ids: an atomic counter whose range is covered by a durable
@@ -1227,6 +1316,10 @@ absl::Status RocksDbStores::Flush() { return impl_->engine->Flush(); }
 
 uint64_t RocksDbStores::SumIntProperty(const std::string& property) {
   return impl_->engine->SumIntProperty(property);
+}
+
+const RocksDbStores::RecoveryReport& RocksDbStores::recovery() const {
+  return impl_->engine->recovery();
 }
 
 }  // namespace letterbox::storage

@@ -60,6 +60,23 @@ class RocksDbStores final : public Stores {
   // "rocksdb.estimate-num-keys" summed, for metrics.
   [[nodiscard]] uint64_t SumIntProperty(const std::string& property);
 
+  // What WAL recovery did when this store was opened. RocksDB replays the
+  // WAL up to the first damaged or torn record and stops there
+  // (kPointInTimeRecovery, docs/storage.md "Durability and faults"): the
+  // store then holds a consistent prefix of the writes, and those after the
+  // record are gone. Fixed at Open; thread-safe.
+  struct RecoveryReport {
+    // True if recovery stopped at a damaged or torn WAL record. After kill -9
+    // this is rare and harmless (a torn last record was never acknowledged in
+    // kFsync mode); after a disk fault it means writes may be missing. The
+    // server logs it as a warning.
+    bool wal_tail_dropped = false;
+    // RocksDB's own lines about it (WAL file name, bytes dropped, reason):
+    // no keys, no values. Empty if nothing was dropped.
+    std::string detail;
+  };
+  [[nodiscard]] const RecoveryReport& recovery() const;
+
   struct Impl;
 
  private:
