@@ -262,7 +262,8 @@ absl::StatusOr<Outcome> OptionSet::Parse(int argc, const char* const* argv) {
   if (impl_->config_file && vm.count("config") != 0) {
     config_path = vm["config"].as<std::string>();
     LB_ASSIGN_OR_RETURN(file, ReadConfigFile(config_path, impl_->aliases));
-    for (const auto& [flag, value] : file) {
+    for (const auto& [key, value] : file) {
+      const std::string& flag = key;  // clang 14 cannot capture a structured binding
       const bool known = std::any_of(impl_->options.begin(), impl_->options.end(),
                                      [&](const Option& o) { return o.name == flag; });
       if (!known) {
