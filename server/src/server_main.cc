@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "letterbox/common/clock.h"
 #include "letterbox/common/status.h"
 #include "letterbox/crypto/franking.h"
@@ -265,6 +266,9 @@ int Main(int argc, char** argv) {
     std::cerr << kProgram << ": " << s.message() << std::endl;
     return 1;
   }
+  // abseil's mutex deadlock detection is a debugging aid that costs ~3% of a
+  // Send in production (docs/performance.md); tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the shutdown signals before any thread starts, so every thread
   // inherits the mask and only sigwait() sees them.
   sigset_t signals;
