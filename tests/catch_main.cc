@@ -2,7 +2,6 @@
 // once, before any test (and so before any thread) runs.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-
 #include <iostream>
 
 #include "letterbox/crypto/init.h"

@@ -131,7 +131,7 @@ TEST_CASE("an inner plaintext round-trips with its franking key and body") {
   CHECK(back->body.Equals(p.body));
 }
 
-TEST_CASE("an inner plaintext that is truncated, padded or versioned wrongly is rejected") {
+TEST_CASE("an inner plaintext that is truncated - padded or versioned wrongly is rejected") {
   DeterministicRandom rng(10);
   InnerPlaintext p{.franking_key = crypto::NewFrankingKey(rng),
                    .body = crypto::SecretBytes(crypto::AsBytes("x"))};

@@ -123,7 +123,7 @@ TEST_CASE("a report of a message received by another device is refused") {
             .code() == absl::StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("a report with no messages, too many, or no category is refused") {
+TEST_CASE("a report with no messages - too many - or no category is refused") {
   DeterministicRandom rng(5);
   const DeviceAddress a{crypto::RandomFixed<AccountId>(rng), 1};
   const DeviceAddress b{crypto::RandomFixed<AccountId>(rng), 1};

@@ -88,7 +88,7 @@ RatchetHeader SampleHeader() {
   return h;
 }
 
-TEST_CASE("Ratchet header encodes as version, DH key, big-endian PN and N") {
+TEST_CASE("Ratchet header encodes as version - DH key - big-endian PN and N") {
   const RatchetHeader h = SampleHeader();
   Bytes expected;
   expected.reserve(kRatchetHeaderSize);
@@ -102,7 +102,7 @@ TEST_CASE("Ratchet header encodes as version, DH key, big-endian PN and N") {
   CHECK(*decoded == h);
 }
 
-TEST_CASE("Ratchet header decoding rejects wrong versions, truncations and trailing bytes") {
+TEST_CASE("Ratchet header decoding rejects wrong versions - truncations and trailing bytes") {
   const Bytes encoded = SampleHeader().Encode();
   for (size_t len = 0; len < encoded.size(); ++len) {
     CHECK(RatchetHeader::Decode(ByteView(encoded).first(len)).status().code() ==
@@ -185,7 +185,7 @@ TEST_CASE("Ratchet message decoding of random bytes never crashes") {
 // ---------------------------------------------------------------------------
 // The KDF chain as specified
 
-TEST_CASE("Alice's first two messages follow KDF_RK, KDF_CK and the message-key HKDF exactly") {
+TEST_CASE("Alice's first two messages follow KDF_RK - KDF_CK and the message-key HKDF exactly") {
   // Re-derive Alice's ratchet key pair from the same seeded stream.
   DeterministicRandom rng(5), replay(5);
   X3dhSharedKey sk;
@@ -285,7 +285,7 @@ TEST_CASE("Every message in a chain has a distinct ciphertext for the same plain
   CHECK(m0.ciphertext != m1.ciphertext);
 }
 
-TEST_CASE("The same seed produces the same ciphertexts; another seed does not") {
+TEST_CASE("The same seed produces the same ciphertexts - another seed does not") {
   auto transcript = [](uint64_t seed) {
     Conversation c(seed);
     std::vector<Bytes> wire;
@@ -357,7 +357,7 @@ TEST_CASE("A replay from an earlier chain is rejected as ALREADY_EXISTS and chan
   CheckRejectedUnchanged(*c.bob, old, c.ad, absl::StatusCode::kAlreadyExists);
 }
 
-TEST_CASE("A tampered ciphertext is rejected and changes nothing, then the original decrypts") {
+TEST_CASE("A tampered ciphertext is rejected and changes nothing - then the original decrypts") {
   Conversation c(10);
   auto m = Send(*c.alice, "payload", c.ad);
   for (size_t i = 0; i < m.ciphertext.size(); ++i) {
@@ -371,7 +371,7 @@ TEST_CASE("A tampered ciphertext is rejected and changes nothing, then the origi
   CHECK(Open(*c.bob, m, c.ad).value() == "payload");
 }
 
-TEST_CASE("A tampered header is rejected and changes nothing, then the original decrypts") {
+TEST_CASE("A tampered header is rejected and changes nothing - then the original decrypts") {
   Conversation c(11);
   REQUIRE(Open(*c.bob, Send(*c.alice, "first", c.ad), c.ad).ok());
   REQUIRE(Open(*c.alice, Send(*c.bob, "reply", c.ad), c.ad).ok());
@@ -587,7 +587,7 @@ TEST_CASE("Property: replays are rejected and leave the session unchanged") {
   }
 }
 
-TEST_CASE("Property: tampered headers, ciphertexts and AD are rejected with state unchanged") {
+TEST_CASE("Property: tampered headers - ciphertexts and AD are rejected with state unchanged") {
   for (uint64_t seed = 400; seed < 400 + kSchedules; ++seed) {
     RunSchedule(seed, {.reorder = true, .drop_percent = 10, .tamper = true});
   }
@@ -616,7 +616,7 @@ TEST_CASE("A stolen copy of Bob's state cannot read messages Bob decrypted befor
   CHECK_FALSE(eve.Decrypt(early, c.ad).ok());
 }
 
-TEST_CASE("After a state compromise, Alice's messages are safe once Bob's fresh key round-trips") {
+TEST_CASE("After a state compromise - Alice's messages are safe once Bob's fresh key round-trips") {
   Conversation c(502);
   REQUIRE(Open(*c.bob, Send(*c.alice, "a0", c.ad), c.ad).ok());
   RatchetSession eve = c.bob->CloneForTesting();  // holds RK, CKr, and Bob's ratchet secret B1

@@ -30,7 +30,7 @@ struct Fixture {
   }
 };
 
-TEST_CASE("A franking commitment verifies against its plaintext, context and key") {
+TEST_CASE("A franking commitment verifies against its plaintext - context and key") {
   Fixture f;
   CHECK(VerifyCommitment(f.k_f, f.plaintext, f.context, f.commitment).ok());
 }
@@ -54,7 +54,7 @@ TEST_CASE("A franking commitment is rejected under a different franking key") {
   CHECK(absl::IsInvalidArgument(VerifyCommitment(other, f.plaintext, f.context, f.commitment)));
 }
 
-TEST_CASE("A franking commitment is HMAC-SHA256(k_f, label || lp(plaintext) || lp(context))") {
+TEST_CASE("A franking commitment is HMAC-SHA256(k_f - label || lp(plaintext) || lp(context))") {
   Fixture f;
   ByteWriter w;
   w.Label("letterbox.franking.commit.v1").Bytes(f.plaintext).Bytes(f.context);
@@ -62,7 +62,7 @@ TEST_CASE("A franking commitment is HMAC-SHA256(k_f, label || lp(plaintext) || l
   CHECK(ToHex(f.commitment.view()) == HmacSha256(f.k_f.Expose(), w.view()).hex());
 }
 
-TEST_CASE("Fresh franking keys differ, so equal plaintexts get unrelated commitments") {
+TEST_CASE("Fresh franking keys differ - so equal plaintexts get unrelated commitments") {
   Fixture f;
   const FrankingKey second = NewFrankingKey(f.random);
   CHECK_FALSE(second.Equals(f.k_f));
@@ -76,7 +76,7 @@ TEST_CASE("A server franking tag verifies over the fields it was computed on") {
 }
 
 TEST_CASE(
-    "A server franking tag is HMAC-SHA256(K, label || c || lp(sender) || lp(recipient) || "
+    "A server franking tag is HMAC-SHA256(K - label || c || lp(sender) || lp(recipient) || "
     "be64(ts) || lp(id))") {
   Fixture f;
   const FrankingFields fields = f.Fields();
@@ -116,7 +116,7 @@ TEST_CASE("A server franking tag is rejected under a different server key") {
   CHECK(absl::IsInvalidArgument(VerifyFrankingTag(other_key, f.Fields(), tag)));
 }
 
-TEST_CASE("Length prefixes keep sender/recipient splits apart: (ab, c) and (a, bc) differ") {
+TEST_CASE("Length prefixes keep sender/recipient splits apart: (ab - c) and (a - bc) differ") {
   Fixture f;
   FrankingFields ab_c = f.Fields();
   ab_c.sender = AsBytes("ab");

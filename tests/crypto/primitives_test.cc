@@ -237,7 +237,7 @@ TEST_CASE("Sealing to a low-order public key is refused") {
 
 // ---- Encoding --------------------------------------------------------------
 
-TEST_CASE("ByteReader reads back what ByteWriter wrote, big-endian and length-prefixed") {
+TEST_CASE("ByteReader reads back what ByteWriter wrote - big-endian and length-prefixed") {
   ByteWriter w;
   w.Label("lbl").U8(0x01).U32(0x02030405).I64(-2).Raw(AsBytes("xy"));
   CHECK(ToHex(w.view()) ==

@@ -78,7 +78,7 @@ TEST_CASE("Secret::Equals is value equality") {
   CHECK_FALSE(KeyOf(0x11).Equals(*differs_in_last_byte));
 }
 
-TEST_CASE("Secret::Clone gives an equal, independent secret") {
+TEST_CASE("Secret::Clone gives an equal - independent secret") {
   AeadKey original = KeyOf(0x42);
   AeadKey copy = original.Clone();
   CHECK(copy.Equals(original));
@@ -86,7 +86,7 @@ TEST_CASE("Secret::Clone gives an equal, independent secret") {
   CHECK_FALSE(copy.Equals(original));
 }
 
-TEST_CASE("SecretBytes::Equals is value equality, and different lengths are unequal") {
+TEST_CASE("SecretBytes::Equals is value equality - and different lengths are unequal") {
   CHECK(SecretBytes(Bytes{1, 2, 3}).Equals(SecretBytes(Bytes{1, 2, 3})));
   CHECK_FALSE(SecretBytes(Bytes{1, 2, 3}).Equals(SecretBytes(Bytes{1, 2, 4})));
   CHECK_FALSE(SecretBytes(Bytes{1, 2, 3}).Equals(SecretBytes(Bytes{1, 2})));

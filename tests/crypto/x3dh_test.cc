@@ -239,7 +239,7 @@ TEST_CASE("X3DH with a different responder identity gives a different key and AD
   CHECK(b->associated_data != d->associated_data);
 }
 
-TEST_CASE("X3DH draws a fresh ephemeral key, so two runs give different keys") {
+TEST_CASE("X3DH draws a fresh ephemeral key - so two runs give different keys") {
   DeterministicRandom rng(13);
   Responder bob(rng);
   IdentityKeyPair alice = IdentityKeyPair::Generate(rng);
@@ -293,7 +293,7 @@ TEST_CASE("X3DH initial header round-trips through its encoding") {
   }
 }
 
-TEST_CASE("X3DH initial header decoding rejects every truncation, extension and bad flag") {
+TEST_CASE("X3DH initial header decoding rejects every truncation - extension and bad flag") {
   DeterministicRandom rng(16);
   Responder bob(rng);
   IdentityKeyPair alice = IdentityKeyPair::Generate(rng);

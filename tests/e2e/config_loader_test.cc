@@ -27,7 +27,7 @@ std::string ErrorOf(const absl::StatusOr<ServerCommandLine>& result) {
   return std::string(result.status().message());
 }
 
-TEST_CASE("only --data-dir is required; the rest has safe defaults") {
+TEST_CASE("only --data-dir is required - the rest has safe defaults") {
   auto cmd = Parse({"--data-dir", "/srv/letterbox/data"});
   REQUIRE(cmd.ok());
   CHECK(cmd->config.data_dir == "/srv/letterbox/data");
@@ -68,7 +68,7 @@ TEST_CASE("every setting has a flag") {
   CHECK(cmd->log.level == "debug");
 }
 
-TEST_CASE("a TOML file sets the same options, with a [limits] table") {
+TEST_CASE("a TOML file sets the same options - with a [limits] table") {
   TempDir tmp;
   WriteFile(tmp.Sub("server.toml"), R"(
 listen = "127.0.0.3:0"
@@ -115,7 +115,7 @@ TEST_CASE("a bad number is rejected naming the option") {
   CHECK(error.find("ten") != std::string::npos);
 }
 
-TEST_CASE("out-of-range, zero and negative values are rejected naming the option") {
+TEST_CASE("out-of-range - zero and negative values are rejected naming the option") {
   CHECK(ErrorOf(Parse({"--data-dir=/d", "--limit-max-fetch-page=4294967296"}))
             .find("--limit-max-fetch-page") != std::string::npos);
   CHECK(ErrorOf(Parse({"--data-dir=/d", "--limit-max-fetch-page=0"}))
@@ -128,7 +128,7 @@ TEST_CASE("out-of-range, zero and negative values are rejected naming the option
             .find("--limit-max-receive-message-bytes") != std::string::npos);
 }
 
-TEST_CASE("enumerations, addresses, keys and jurisdictions are checked") {
+TEST_CASE("enumerations - addresses - keys and jurisdictions are checked") {
   CHECK(ErrorOf(Parse({"--data-dir=/d", "--durability=sometimes"})).find("--durability") !=
         std::string::npos);
   CHECK(ErrorOf(Parse({"--data-dir=/d", "--listen=localhost"})).find("--listen") !=
@@ -141,7 +141,7 @@ TEST_CASE("enumerations, addresses, keys and jurisdictions are checked") {
         std::string::npos);
 }
 
-TEST_CASE("a bad value in the TOML file names the file, the key and the option") {
+TEST_CASE("a bad value in the TOML file names the file - the key and the option") {
   TempDir tmp;
   WriteFile(tmp.Sub("server.toml"), "data_dir = \"/d\"\n[limit]\nmax_fetch_page = -1\n");
   const std::string error = ErrorOf(Parse({"--config", tmp.Sub("server.toml")}));
@@ -179,7 +179,7 @@ TEST_CASE("a missing TOML file is rejected") {
         std::string::npos);
 }
 
-TEST_CASE("an unknown flag, a positional argument and a repeated flag are rejected") {
+TEST_CASE("an unknown flag - a positional argument and a repeated flag are rejected") {
   CHECK(ErrorOf(Parse({"--data-dir=/d", "--frobnicate"})).find("frobnicate") != std::string::npos);
   ErrorOf(Parse({"--data-dir=/d", "extra"}));
   ErrorOf(Parse({"--data-dir=/d", "--data-dir=/e"}));
@@ -187,7 +187,7 @@ TEST_CASE("an unknown flag, a positional argument and a repeated flag are reject
 
 TEST_CASE("an abbreviated flag is not guessed") { ErrorOf(Parse({"--data=/d"})); }
 
-TEST_CASE("--help asks for the usage, which lists the limits") {
+TEST_CASE("the help option asks for the usage - which lists the limits") {
   auto cmd = Parse({"--help"});
   REQUIRE(cmd.ok());
   CHECK(cmd->help);

@@ -239,7 +239,7 @@ std::string Key(const std::string& account, uint32_t device, const std::string& 
   return account + std::to_string(device) + "/" + message_id;
 }
 
-TEST_CASE("kill -9 at random moments loses, duplicates and corrupts no acknowledged send",
+TEST_CASE("kill -9 at random moments loses - duplicates and corrupts no acknowledged send",
           "[e2e][crash]") {
   const uint64_t crashes = EnvNumber("LETTERBOX_CRASHES", 5);
   const uint64_t seed = EnvNumber("LETTERBOX_CRASH_SEED", 1);

@@ -174,7 +174,7 @@ TEST_CASE("two rotations keep both previous keys") {
   CHECK(ring->Find(k2->id) != nullptr);
 }
 
-TEST_CASE("a key pair's key id is derived from its public key, which is returned") {
+TEST_CASE("a key pair's key id is derived from its public key - which is returned") {
   TempDir tmp;
   auto dir = KeyDirectory::Open(tmp.Sub("keys"));
   REQUIRE(dir.ok());

@@ -44,7 +44,7 @@ TEST_CASE("StopServing closes the metrics listener and may be called twice") {
   CHECK(metrics.Serve("127.0.0.1:0").ok());
 }
 
-TEST_CASE("a log event is one line of key=value fields, quoting where needed") {
+TEST_CASE("a log event is one line of key=value fields - quoting where needed") {
   CHECK(FormatEvent("listening", {{"address", "127.0.0.1:7443"}, {"port", 7443}, {"tls", false}}) ==
         "event=listening address=127.0.0.1:7443 port=7443 tls=false");
   CHECK(FormatEvent("fatal", {{"error", "cannot open \"x\"\nnext"}}) ==

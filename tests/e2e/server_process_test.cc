@@ -229,7 +229,7 @@ int CountLines(const std::string& text, const std::string& needle) {
   return count;
 }
 
-TEST_CASE("the server reports its port, serves health, and exits 0 on SIGTERM within the grace") {
+TEST_CASE("the server reports its port - serves health - and exits 0 on SIGTERM within the grace") {
   TempDir tmp;
   ServerProcess server(With(BaseArgs(tmp), {"--port-file", tmp.Sub("port")}), tmp.Sub("stderr"));
   REQUIRE(server.WaitListening());
@@ -424,7 +424,7 @@ TEST_CASE("a bad flag value exits 2 naming the option") {
   CHECK(CountLines(err, "letterbox-server:") == 1);
 }
 
-TEST_CASE("--help prints the usage and exits 0") {
+TEST_CASE("the help option prints the usage and exits 0") {
   TempDir tmp;
   ServerProcess server({"--help"}, tmp.Sub("stderr"));
   const std::string out = server.ReadAllStdout();

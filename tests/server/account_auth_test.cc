@@ -46,7 +46,7 @@ TEST_CASE("AddDevice beyond max_devices_per_account is RESOURCE_EXHAUSTED") {
         grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
-TEST_CASE("RemoveDevice removes a device and ends its session; the last device stays") {
+TEST_CASE("RemoveDevice removes a device and ends its session - the last device stays") {
   TestServer t;
   TestDevice alice = t.RegisterAndLogin();
   TestDevice second = t.AddAndLogin(alice);
@@ -194,7 +194,7 @@ TEST_CASE("A session token stops working after session_ttl") {
   CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST_CASE("A missing, malformed or unknown token is UNAUTHENTICATED") {
+TEST_CASE("A missing - malformed or unknown token is UNAUTHENTICATED") {
   TestServer t;
   v1::CountOneTimePrekeysResponse cr;
   CHECK(t.keys_stub->CountOneTimePrekeys(t.Ctx().get(), {}, &cr).error_code() ==

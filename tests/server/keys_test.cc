@@ -16,7 +16,7 @@ v1::ClaimBundleRequest ClaimOf(const TestDevice& target) {
   return q;
 }
 
-TEST_CASE("A claimed bundle carries the identity, the signed prekey and one one-time prekey") {
+TEST_CASE("A claimed bundle carries the identity - the signed prekey and one one-time prekey") {
   TestServer t;
   TestDevice bob = t.RegisterAndLogin();
   TestDevice alice = t.RegisterAndLogin();

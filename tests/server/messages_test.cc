@@ -15,7 +15,8 @@ v1::FetchResponse FetchAll(TestServer& t, const TestDevice& d) {
 }
 
 TEST_CASE(
-    "Send stamps the authenticated sender and the server time, with a franking tag that verifies") {
+    "Send stamps the authenticated sender and the server time - with a franking tag that "
+    "verifies") {
   TestServer t;
   TestDevice alice = t.RegisterAndLogin();
   TestDevice bob = t.RegisterAndLogin();
@@ -145,7 +146,8 @@ TEST_CASE("A mailbox over max_mailbox_bytes is RESOURCE_EXHAUSTED") {
       grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
-TEST_CASE("Sends beyond sends_per_sender are RESOURCE_EXHAUSTED; other senders still get through") {
+TEST_CASE(
+    "Sends beyond sends_per_sender are RESOURCE_EXHAUSTED - other senders still get through") {
   ServerConfig config = TestServer::DefaultConfig();
   config.limits.sends_per_sender = Rate{1, 3};
   TestServer t(config);
@@ -213,7 +215,7 @@ TEST_CASE("Envelopes older than envelope_ttl are no longer delivered") {
   CHECK(FetchAll(t, bob).envelopes_size() == 0);
 }
 
-TEST_CASE("Subscribe streams stored envelopes first, then new ones as they arrive") {
+TEST_CASE("Subscribe streams stored envelopes first - then new ones as they arrive") {
   TestServer t;
   TestDevice alice = t.RegisterAndLogin();
   TestDevice bob = t.RegisterAndLogin();

@@ -23,7 +23,7 @@ TEST_CASE("GetVaultKey returns the configured intake key and its id") {
   CHECK(r.key_id().size() == 16);
 }
 
-TEST_CASE("A submitted report reaches the relay with its reporter, and leaves after AckReports") {
+TEST_CASE("A submitted report reaches the relay with its reporter - and leaves after AckReports") {
   TestServer t;
   TestDevice alice = t.RegisterAndLogin();
   v1::SubmitReportRequest q = SealedReport(t);

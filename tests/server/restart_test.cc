@@ -25,7 +25,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-TEST_CASE("Every acknowledged Send, account and session survives a restart on RocksDB") {
+TEST_CASE("Every acknowledged Send - account and session survives a restart on RocksDB") {
   TempDir dir;
   auto opened = storage::RocksDbStores::Open({.path = dir.path() + "/db"});
   REQUIRE(opened.ok());

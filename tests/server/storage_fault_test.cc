@@ -20,7 +20,7 @@ std::vector<v1::Envelope> FetchAll(TestServer& t, const TestDevice& d) {
   return {r.envelopes().begin(), r.envelopes().end()};
 }
 
-TEST_CASE("a Send whose store write fails gets INTERNAL \"internal error\", never OK",
+TEST_CASE("a Send whose store write fails gets INTERNAL \"internal error\" - never OK",
           "[server][faults]") {
   FaultyStores stores;
   TestServer t(TestServer::DefaultConfig(), &stores);

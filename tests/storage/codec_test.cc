@@ -69,7 +69,7 @@ TEST_CASE("a device address encodes as account then big-endian device id", "[cod
   CHECK(*DecodeDeviceAddress(encoded) == a);
 }
 
-TEST_CASE("mailbox keys sort by device, then by envelope id numerically", "[codec]") {
+TEST_CASE("mailbox keys sort by device - then by envelope id numerically", "[codec]") {
   DeterministicRandom rng(3);
   const AccountId account = RandomId<AccountId>(rng);
   const Bytes k1 = MailboxKey({account, 1}, 255);

@@ -57,7 +57,7 @@ CONTRACT_TEST("creating an existing account id is ALREADY_EXISTS and changes not
   CHECK(f.stores().accounts().ListDevices(a.id)->size() == 1);
 }
 
-CONTRACT_TEST("unknown accounts, devices and handles are NOT_FOUND") {
+CONTRACT_TEST("unknown accounts - devices and handles are NOT_FOUND") {
   TestType f;
   DeterministicRandom rng(3);
   const AccountId unknown = RandomId<AccountId>(rng);
@@ -89,7 +89,7 @@ CONTRACT_TEST("the discovery index finds the account and refuses a second owner 
   CHECK(f.stores().accounts().GetAccount(b.id).status().code() == absl::StatusCode::kNotFound);
 }
 
-CONTRACT_TEST("devices are added up to the cap, then RESOURCE_EXHAUSTED") {
+CONTRACT_TEST("devices are added up to the cap - then RESOURCE_EXHAUSTED") {
   TestType f;
   DeterministicRandom rng(5);
   AccountRecord a = MakeAccount(rng);
@@ -117,7 +117,7 @@ CONTRACT_TEST("device ids are never reused after a removal") {
   CHECK(f.stores().accounts().GetDevice(devices[2]).status().code() == absl::StatusCode::kNotFound);
 }
 
-CONTRACT_TEST("removing a device removes its prekeys, mailbox and sessions, and only its") {
+CONTRACT_TEST("removing a device removes its prekeys - mailbox and sessions - and only its") {
   TestType f;
   DeterministicRandom rng(7);
   auto devices = CreateAccountWithDevices(f.stores(), rng, 2);
@@ -151,7 +151,7 @@ CONTRACT_TEST("removing a device removes its prekeys, mailbox and sessions, and 
   CHECK(f.stores().sessions().GetSession(kept_token).ok());
 }
 
-CONTRACT_TEST("the last device cannot be removed; an unknown one is NOT_FOUND") {
+CONTRACT_TEST("the last device cannot be removed - an unknown one is NOT_FOUND") {
   TestType f;
   DeterministicRandom rng(8);
   auto devices = CreateAccountWithDevices(f.stores(), rng, 1);
@@ -164,7 +164,7 @@ CONTRACT_TEST("the last device cannot be removed; an unknown one is NOT_FOUND") 
 
 // --- Prekeys ---
 
-CONTRACT_TEST("a claim returns the signed prekey and the lowest one-time prekey, once") {
+CONTRACT_TEST("a claim returns the signed prekey and the lowest one-time prekey - once") {
   TestType f;
   DeterministicRandom rng(9);
   const DeviceAddress d = CreateAccountWithDevices(f.stores(), rng)[0];
@@ -190,7 +190,7 @@ CONTRACT_TEST("a claim returns the signed prekey and the lowest one-time prekey,
   CHECK(*f.stores().prekeys().CountOneTimePrekeys(d) == 0);
 }
 
-CONTRACT_TEST("a new signed prekey replaces the old one; unknown devices are NOT_FOUND") {
+CONTRACT_TEST("a new signed prekey replaces the old one - unknown devices are NOT_FOUND") {
   TestType f;
   DeterministicRandom rng(10);
   const DeviceAddress d = CreateAccountWithDevices(f.stores(), rng)[0];
@@ -265,7 +265,7 @@ CONTRACT_TEST("the one-time prekey pool cap is enforced and replacements do not 
 
 // --- Mailboxes ---
 
-CONTRACT_TEST("stored envelopes come back in arrival order, page by page") {
+CONTRACT_TEST("stored envelopes come back in arrival order - page by page") {
   TestType f;
   DeterministicRandom rng(13);
   auto sender = CreateAccountWithDevices(f.stores(), rng)[0];
@@ -481,7 +481,7 @@ CONTRACT_TEST("concurrent sends to one device stop exactly at the count cap") {
   CHECK(f.stores().mailboxes().Fetch(recipient, 0, 1000, 0)->envelopes.size() == 100);
 }
 
-CONTRACT_TEST("ack deletes, is idempotent and frees quota") {
+CONTRACT_TEST("ack deletes - is idempotent and frees quota") {
   TestType f;
   DeterministicRandom rng(21);
   auto sender = CreateAccountWithDevices(f.stores(), rng)[0];
@@ -605,7 +605,7 @@ CONTRACT_TEST("envelope ids increase strictly across sends and devices") {
 
 // --- Sessions ---
 
-CONTRACT_TEST("sessions are put, read, deleted idempotently and expired") {
+CONTRACT_TEST("sessions are put - read - deleted idempotently and expired") {
   TestType f;
   DeterministicRandom rng(24);
   const DeviceAddress d = CreateAccountWithDevices(f.stores(), rng)[0];
@@ -631,7 +631,7 @@ CONTRACT_TEST("sessions are put, read, deleted idempotently and expired") {
 
 // --- Outbox ---
 
-CONTRACT_TEST("reports are listed in id order, paged, counted and deleted") {
+CONTRACT_TEST("reports are listed in id order - paged - counted and deleted") {
   TestType f;
   DeterministicRandom rng(25);
   const DeviceAddress d = CreateAccountWithDevices(f.stores(), rng)[0];

@@ -175,7 +175,7 @@ TEST_CASE("an intact WAL replays everything and reports no drop", "[corruption][
   CHECK_FALSE(o.reported_drop);
 }
 
-TEST_CASE("a bit flip anywhere in the WAL: refused or a reported prefix, never damaged data",
+TEST_CASE("a bit flip anywhere in the WAL: refused or a reported prefix - never damaged data",
           "[corruption][wal]") {
   std::unique_ptr<Written> w = WriteAndClose(/*flush=*/false);
   crypto::DeterministicRandom rng(41);
@@ -202,7 +202,7 @@ TEST_CASE("a bit flip anywhere in the WAL: refused or a reported prefix, never d
               refused, prefix_short, full);
 }
 
-TEST_CASE("a bit flip anywhere in an SST: refused on open or read, never served damaged",
+TEST_CASE("a bit flip anywhere in an SST: refused on open or read - never served damaged",
           "[corruption][sst]") {
   std::unique_ptr<Written> w = WriteAndClose(/*flush=*/true);
   crypto::DeterministicRandom rng(42);

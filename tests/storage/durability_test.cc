@@ -199,7 +199,7 @@ TEST_CASE("process mode: the same power cut loses acknowledged envelopes (negati
   }
 }
 
-TEST_CASE("a failing WAL write (disk full) makes Store fail, never succeed",
+TEST_CASE("a failing WAL write (disk full) makes Store fail - never succeed",
           "[durability][fault]") {
   crypto::DeterministicRandom rng(7);
   FaultyDb db(Durability::kProcess);
@@ -223,7 +223,7 @@ TEST_CASE("a failing WAL write (disk full) makes Store fail, never succeed",
   CHECK(page->envelopes.size() == 1);
 }
 
-TEST_CASE("a failing WAL sync in fsync mode makes Store fail, never succeed",
+TEST_CASE("a failing WAL sync in fsync mode makes Store fail - never succeed",
           "[durability][fault]") {
   crypto::DeterministicRandom rng(8);
   FaultyDb db(Durability::kFsync);
@@ -266,7 +266,7 @@ TEST_CASE("a store that hit a disk fault keeps refusing writes until it is reope
             .ok());
 }
 
-TEST_CASE("after disk faults clear and the store reopens, every acknowledged envelope is there",
+TEST_CASE("after disk faults clear and the store reopens - every acknowledged envelope is there",
           "[durability][fault]") {
   for (Durability mode : {Durability::kProcess, Durability::kFsync}) {
     for (FaultKind kind : {FaultKind::kNoSpace, FaultKind::kIoError}) {

@@ -209,7 +209,7 @@ TEST_CASE("denial matrix: role x jurisdiction x network x grant state x rate for
 
 // ---------------------------------------------------------- role x action
 
-TEST_CASE("role table: what each role may call (own jurisdiction, own network)") {
+TEST_CASE("role table: what each role may call (own jurisdiction - own network)") {
   VaultHarness h;
   StaffClient admin = h.Admin();
   // action name -> (roles allowed)
@@ -308,7 +308,7 @@ Team MakeTeam(VaultHarness& h) {
   return {std::move(admin), std::move(reviewer), std::move(approver), std::move(approver_kr)};
 }
 
-TEST_CASE("request, approval by another approver of the jurisdiction, then open") {
+TEST_CASE("request - approval by another approver of the jurisdiction - then open") {
   VaultHarness h;
   Team t = MakeTeam(h);
   const std::string case_id = h.IngestValidCase("JP", "canary: meet me at the station");
@@ -371,7 +371,7 @@ TEST_CASE("a revoked grant opens nothing") {
   ExpectDenied(h, Open(t.reviewer, case_id), "denied: no live grant", t.reviewer, "OpenCase");
 }
 
-TEST_CASE("break-glass opens at once, is flagged HIGH for auditors, and expires fast") {
+TEST_CASE("break-glass opens at once - is flagged HIGH for auditors - and expires fast") {
   VaultHarness h;
   Team t = MakeTeam(h);
   const std::string case_id = h.IngestValidCase("JP");

@@ -164,7 +164,7 @@ TEST_CASE("malformed report contents are rejected") {
   ExpectRejected(h, h.Ingest(b.Seal(h.intake_public_), reporter), IntakeRejection::kMalformed);
 }
 
-TEST_CASE("a franking verifier failure is an error and records nothing, so the relay retries") {
+TEST_CASE("a franking verifier failure is an error and records nothing - so the relay retries") {
   VaultHarness h;
   auto reporter = Address(RandomBytes(16), 1);
   ReportBuilder b(h.franking, reporter);

@@ -46,7 +46,7 @@ TEST_CASE("policy table: the first failing rule is the reason") {
   }
 }
 
-TEST_CASE("policy: approvers decide others' requests only, in their jurisdiction") {
+TEST_CASE("policy: approvers decide others' requests only - in their jurisdiction") {
   PolicyInput in;
   in.action = Action::kDecideGrant;
   in.role = Role::kApprover;

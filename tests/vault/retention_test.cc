@@ -8,7 +8,7 @@
 namespace letterbox::vault::testing {
 namespace {
 
-TEST_CASE("expiry destroys the wrapped data key first, then the case record") {
+TEST_CASE("expiry destroys the wrapped data key first - then the case record") {
   VaultHarness h({.rocksdb = true});
   const std::string expiring = h.IngestValidCase("JP");
   h.clock.Advance(absl::Hours(24 * 100));

@@ -592,7 +592,8 @@ TEST_CASE("letterbox-vault creates its key files with mode 0600 and prints the p
   CHECK(second.audit_hex == first.audit_hex);
 }
 
-TEST_CASE("--rotate replaces the relay key, keeps the old one, and refuses the KEK") {
+TEST_CASE(
+    "key rotation: --rotate replaces the relay key - keeps the old one - and refuses the KEK") {
   TempDir tmp;
   const VaultKeys before = PrintPublicKeys(tmp.Sub("keys"));
   RunResult r = Run(LETTERBOX_VAULT_BIN, {"--keys-dir", tmp.Sub("keys"), "--rotate", "relay"});
