@@ -23,11 +23,11 @@
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function
 // if it is not OK.
-#define LB_RETURN_IF_ERROR(expr)                        \
-  do {                                                  \
+#define LB_RETURN_IF_ERROR(expr)                                \
+  do {                                                          \
     if (::absl::Status lb_status_ = (expr); !lb_status_.ok()) { \
-      return lb_status_;                                \
-    }                                                   \
+      return lb_status_;                                        \
+    }                                                           \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from

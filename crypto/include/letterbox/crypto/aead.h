@@ -45,8 +45,8 @@ using ChaCha20IetfNonce = FixedBytes<kChaCha20IetfNonceSize, struct ChaCha20Ietf
     ByteView associated_data);
 
 // nonce ‖ ciphertext ‖ tag with a fresh random 24-byte nonce.
-[[nodiscard]] Bytes XChaCha20Seal(const AeadKey& key, ByteView plaintext,
-                                  ByteView associated_data, Random& random);
+[[nodiscard]] Bytes XChaCha20Seal(const AeadKey& key, ByteView plaintext, ByteView associated_data,
+                                  Random& random);
 // Opens the output of XChaCha20Seal. INVALID_ARGUMENT if malformed or forged.
 [[nodiscard]] absl::StatusOr<SecretBytes> XChaCha20Open(const AeadKey& key, ByteView sealed,
                                                         ByteView associated_data);

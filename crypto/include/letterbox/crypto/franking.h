@@ -56,10 +56,10 @@ using FrankingTag = FixedBytes<kFrankingTagSize, struct FrankingTagTag>;
 // The fields the server binds to a commitment.
 struct FrankingFields {
   Commitment commitment;
-  ByteView sender;      // the authenticated sender's address (opaque bytes)
-  ByteView recipient;   // the recipient device's address (opaque bytes)
+  ByteView sender;               // the authenticated sender's address (opaque bytes)
+  ByteView recipient;            // the recipient device's address (opaque bytes)
   int64_t timestamp_micros = 0;  // server receive time, Unix microseconds
-  ByteView message_id;  // the client-chosen message id
+  ByteView message_id;           // the client-chosen message id
 };
 
 // The server's tag over `fields`.

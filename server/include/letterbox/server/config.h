@@ -28,7 +28,7 @@ struct Limits {
   // Authentication.
   absl::Duration challenge_ttl = absl::Seconds(60);
   absl::Duration session_ttl = absl::Hours(24);
-  Rate login_failures_per_device{0.1, 5};   // after the burst: RESOURCE_EXHAUSTED
+  Rate login_failures_per_device{0.1, 5};  // after the burst: RESOURCE_EXHAUSTED
   Rate login_failures_per_address{1, 20};
   Rate challenges_per_address{50, 200};
   Rate registrations_per_address{10, 50};
@@ -53,17 +53,17 @@ struct Limits {
   // Transport (gRPC).
   uint32_t max_receive_message_bytes = 2 << 20;  // > max ciphertext + framing
   uint32_t max_send_message_bytes = 4 << 20;
-  uint32_t max_concurrent_streams = 256;          // per HTTP/2 connection
-  uint64_t resource_quota_bytes = 1ull << 30;     // gRPC memory quota
-  int max_threads = 64;                            // gRPC resource quota threads
+  uint32_t max_concurrent_streams = 256;       // per HTTP/2 connection
+  uint64_t resource_quota_bytes = 1ull << 30;  // gRPC memory quota
+  int max_threads = 64;                        // gRPC resource quota threads
   absl::Duration keepalive_min_ping_interval = absl::Seconds(10);
   absl::Duration shutdown_grace = absl::Seconds(5);
 };
 
 struct ServerConfig {
   std::string listen_address = "127.0.0.1:7443";
-  std::string data_dir;   // RocksDB directory (required)
-  std::string keys_dir;   // franking key, discovery pepper (default: <data_dir>/../keys)
+  std::string data_dir;  // RocksDB directory (required)
+  std::string keys_dir;  // franking key, discovery pepper (default: <data_dir>/../keys)
   storage::Durability durability = storage::Durability::kProcess;
   std::vector<std::string> jurisdictions = {"JP", "US", "EU", "KR"};
   // TLS: both empty means plaintext (loopback development only).
