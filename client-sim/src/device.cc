@@ -19,6 +19,9 @@ constexpr std::string_view kAuthLabel = "letterbox.auth.v1";
 constexpr std::string_view kWireIdLabel = "letterbox.client.wire-message-id.v1";
 constexpr int kTransientRetries = 3;
 constexpr int kMaxStreamFailures = 5;
+// How long Register/LinkNewDevice keep retrying their throttled key-upload
+// steps before giving up.
+constexpr absl::Duration kInitialKeysRetryBudget = absl::Seconds(30);
 
 void ToProto(const DeviceAddress& a, v1::DeviceAddress* out) {
   out->set_account_id(a.account.str());
@@ -157,9 +160,23 @@ absl::StatusOr<std::unique_ptr<Device>> Device::LinkNewDevice() {
 }
 
 absl::Status Device::UploadInitialKeys() {
-  LB_RETURN_IF_ERROR(Login());
-  LB_RETURN_IF_ERROR(RotateSignedPrekey());
-  return TopUpOneTimePrekeys().status();
+  // The account or device exists on the server by now, so a throttled step is
+  // retried here rather than failing the whole Register/LinkNewDevice: a
+  // caller retrying those would create another account or device each time.
+  // Every step is idempotent (a new login, a replaced signed prekey, a top-up
+  // to the target pool size).
+  const absl::Time give_up = absl::Now() + kInitialKeysRetryBudget;
+  absl::Duration wait = absl::Milliseconds(20);
+  while (true) {
+    absl::Status status = Login();
+    if (status.ok()) status = RotateSignedPrekey();
+    if (status.ok()) status = TopUpOneTimePrekeys().status();
+    const bool throttled = status.code() == absl::StatusCode::kResourceExhausted ||
+                           status.code() == absl::StatusCode::kUnavailable;
+    if (!throttled || absl::Now() + wait > give_up) return status;
+    absl::SleepFor(wait);
+    wait = std::min(wait * 2, absl::Seconds(1));
+  }
 }
 
 absl::Status Device::Login() {
