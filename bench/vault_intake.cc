@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
                         .intake_key_id = "intake-bench",
                         .kek = crypto::RandomSecret<crypto::AeadKey>(rng),
                         .kek_id = "kek-bench",
+                        .previous_keks = {},
                         .audit_signing = crypto::Ed25519KeyPair::Generate(rng),
                         .pseudonym_key = crypto::RandomSecret<crypto::MacKey>(rng)};
   const crypto::X25519PublicKey intake = keys.intake.public_key;

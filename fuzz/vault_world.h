@@ -91,6 +91,7 @@ class VaultWorld {
                           .intake_key_id = "intake-1",
                           .kek = crypto::RandomSecret<crypto::AeadKey>(world->random),
                           .kek_id = "kek-1",
+                          .previous_keks = {},
                           .audit_signing = crypto::Ed25519KeyPair::Generate(world->random),
                           .pseudonym_key = crypto::RandomSecret<crypto::MacKey>(world->random)};
     world->intake_public_key = keys.intake.public_key;

@@ -200,8 +200,10 @@ class VaultHarness {
                    .intake_key_id = "intake-1",
                    .kek = crypto::RandomSecret<crypto::AeadKey>(rng),
                    .kek_id = "kek-1",
+                   .previous_keks = {},
                    .audit_signing = crypto::Ed25519KeyPair::Generate(rng),
                    .pseudonym_key = crypto::RandomSecret<crypto::MacKey>(rng)};
+    kek_ = keys.kek.Clone();
     intake_public_ = keys.intake.public_key;
     audit_public_ = keys.audit_signing.public_key;
     admin_key_ = crypto::Ed25519KeyPair::Generate(rng);
@@ -362,6 +364,7 @@ class VaultHarness {
   std::unique_ptr<sv::MemoryVaultStores> memory_;
   std::unique_ptr<sv::RocksDbVaultStores> rocks_;
   std::unique_ptr<Vault> vault_;
+  crypto::AeadKey kek_;  // a copy of the KEK (id "kek-1"), for rotation tests
   crypto::X25519PublicKey intake_public_;
   crypto::Ed25519PublicKey audit_public_;
   std::filesystem::path dir_;

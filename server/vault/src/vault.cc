@@ -256,6 +256,54 @@ class Vault::Impl final : public v1::VaultService::CallbackService {
 
   // -------------------------------------------------------------- retention
 
+  // The KEK with id `kek_id`: the current one or one retired by rotation.
+  const crypto::AeadKey* FindKek(std::string_view kek_id) const {
+    if (kek_id == keys_.kek_id) return &keys_.kek;
+    for (const auto& [id, key] : keys_.previous_keks) {
+      if (id == kek_id) return &key;
+    }
+    return nullptr;
+  }
+
+  absl::StatusOr<crypto::AeadKey> UnwrapCaseKey(const sv::WrappedCaseKey& wrapped) const {
+    const crypto::AeadKey* kek = FindKek(wrapped.kek_id);
+    if (kek == nullptr) return absl::InternalError("case key wrapped under an unknown KEK");
+    LB_ASSIGN_OR_RETURN(crypto::SecretBytes key_bytes,
+                        crypto::XChaCha20Open(*kek, AsBytes(wrapped.wrapped),
+                                              WrapAd(wrapped.case_id, wrapped.kek_id)));
+    return crypto::AeadKey::FromBytes(key_bytes.Expose());
+  }
+
+  absl::StatusOr<uint64_t> RewrapCaseKeys() {
+    uint64_t rewrapped = 0;
+    std::string after;
+    while (true) {
+      LB_ASSIGN_OR_RETURN(auto cases, stores_.ListCases(after, 256));
+      if (cases.empty()) break;
+      after = cases.back().case_id;
+      for (const auto& c : cases) {
+        auto wrapped = stores_.GetCaseKey(c.case_id);
+        if (absl::IsNotFound(wrapped.status())) continue;  // shredded
+        LB_RETURN_IF_ERROR(wrapped.status());
+        if (wrapped->kek_id == keys_.kek_id) continue;
+        LB_ASSIGN_OR_RETURN(crypto::AeadKey data_key, UnwrapCaseKey(*wrapped));
+        sv::WrappedCaseKey next;
+        next.case_id = c.case_id;
+        next.kek_id = keys_.kek_id;
+        next.wrapped = crypto::ToString(crypto::XChaCha20Seal(
+            keys_.kek, data_key.Expose(), WrapAd(c.case_id, keys_.kek_id), random_));
+        sv::VaultBatch batch;
+        batch.PutCaseKey(next);
+        batch.Audit(SystemEntry("RewrapCaseKey", "case:" + Hex(c.case_id),
+                                "kek " + wrapped->kek_id + " -> " + keys_.kek_id));
+        batch.RequireSync();
+        LB_RETURN_IF_ERROR(stores_.Commit(std::move(batch)).status());
+        ++rewrapped;
+      }
+    }
+    return rewrapped;
+  }
+
   absl::StatusOr<uint64_t> ExpireCases() {
     const int64_t now = clock_.NowMicros();
     uint64_t expired = 0;
@@ -1050,13 +1098,7 @@ class Vault::Impl final : public v1::VaultService::CallbackService {
     auto wrapped = stores_.GetCaseKey(rec.case_id);
     if (absl::IsNotFound(wrapped.status())) return absl::NotFoundError("no such case");
     LB_RETURN_IF_ERROR(wrapped.status());
-    if (wrapped->kek_id != keys_.kek_id) {
-      return absl::InternalError("case key wrapped under an unknown KEK");
-    }
-    LB_ASSIGN_OR_RETURN(crypto::SecretBytes key_bytes,
-                        crypto::XChaCha20Open(keys_.kek, AsBytes(wrapped->wrapped),
-                                              WrapAd(rec.case_id, wrapped->kek_id)));
-    LB_ASSIGN_OR_RETURN(crypto::AeadKey data_key, crypto::AeadKey::FromBytes(key_bytes.Expose()));
+    LB_ASSIGN_OR_RETURN(crypto::AeadKey data_key, UnwrapCaseKey(*wrapped));
     LB_ASSIGN_OR_RETURN(
         crypto::SecretBytes plain,
         crypto::XChaCha20Open(data_key, AsBytes(rec.sealed_content), AsBytes(rec.case_id)));
@@ -1478,6 +1520,7 @@ absl::StatusOr<storage::vault::Checkpoint> Vault::LatestCheckpoint() {
   return impl_->LatestCheckpoint();
 }
 absl::StatusOr<uint64_t> Vault::ExpireCases() { return impl_->ExpireCases(); }
+absl::StatusOr<uint64_t> Vault::RewrapCaseKeys() { return impl_->RewrapCaseKeys(); }
 const crypto::Ed25519PublicKey& Vault::audit_public_key() const {
   return impl_->audit_public_key();
 }

@@ -315,6 +315,11 @@ struct LoadedVaultKeys {
 absl::StatusOr<LoadedVaultKeys> LoadKeys(const KeyDirectory& keys) {
   LB_ASSIGN_OR_RETURN(auto intake, keys.LoadOrCreate<crypto::X25519SecretKey>(kIntakeKeyName));
   LB_ASSIGN_OR_RETURN(auto kek, keys.LoadOrCreate<crypto::AeadKey>(kKekName));
+  // KEKs retired by --rotate kek stay loadable until every case key has been
+  // re-wrapped under the current one (Vault::RewrapCaseKeys at start).
+  LB_ASSIGN_OR_RETURN(auto kek_ring, keys.LoadRing<crypto::AeadKey>(kKekName));
+  std::vector<std::pair<std::string, crypto::AeadKey>> previous_keks;
+  for (auto& old : kek_ring.previous) previous_keks.emplace_back(old.id, std::move(old.key));
   LB_ASSIGN_OR_RETURN(auto audit, keys.LoadOrCreate<crypto::Ed25519SecretKey>(kAuditKeyName));
   LB_ASSIGN_OR_RETURN(auto pseudonym, keys.LoadOrCreate<crypto::MacKey>(kPseudonymKeyName));
   LB_ASSIGN_OR_RETURN(auto relay, keys.LoadOrCreate<crypto::Ed25519SecretKey>(kRelayKeyName));
@@ -323,6 +328,7 @@ absl::StatusOr<LoadedVaultKeys> LoadKeys(const KeyDirectory& keys) {
                          .intake_key_id = intake.id,
                          .kek = std::move(kek.key),
                          .kek_id = kek.id,
+                         .previous_keks = std::move(previous_keks),
                          .audit_signing = crypto::Ed25519KeyPair::FromSecret(std::move(audit.key)),
                          .pseudonym_key = std::move(pseudonym.key)},
       .relay = crypto::Ed25519KeyPair::FromSecret(std::move(relay.key)),
@@ -332,9 +338,10 @@ absl::StatusOr<LoadedVaultKeys> LoadKeys(const KeyDirectory& keys) {
   return out;
 }
 
-// --rotate NAME. Only the keys whose old halves stay usable are rotated:
-// rotating the KEK or the pseudonym key would strand every stored case (the
-// vault holds one of each), so those are refused.
+// --rotate NAME. The previous key stays in the keys directory. A rotated KEK
+// takes effect at the next start, which re-wraps every case key under it
+// before serving. The pseudonym key is refused: pseudonyms and intake
+// de-duplication are keyed by it, and re-keying them is not implemented.
 absl::Status Rotate(const KeyDirectory& keys, const std::string& name) {
   if (name == kIntakeKeyName) {
     LB_ASSIGN_OR_RETURN(auto k, keys.Rotate<crypto::X25519SecretKey>(name));
@@ -344,13 +351,17 @@ absl::Status Rotate(const KeyDirectory& keys, const std::string& name) {
     LB_ASSIGN_OR_RETURN(auto k, keys.Rotate<crypto::Ed25519SecretKey>(name));
     std::cout << "rotated " << name << " key_id=" << k.id
               << " public_key=" << crypto::ToHex(k.public_key) << "\n";
-  } else if (name == kKekName || name == kPseudonymKeyName) {
+  } else if (name == kKekName) {
+    LB_ASSIGN_OR_RETURN(auto k, keys.Rotate<crypto::AeadKey>(name));
+    std::cout << "rotated " << name << " key_id=" << k.id
+              << " (case keys are re-wrapped at the next start)\n";
+  } else if (name == kPseudonymKeyName) {
     return absl::FailedPreconditionError(
-        "--rotate " + name + ": refused; the vault keeps one " + name +
-        " and stored cases depend on it (re-wrapping is not implemented)");
+        "--rotate " + name + ": refused; pseudonyms and de-duplication are keyed by it " +
+        "(re-keying them is not implemented)");
   } else {
     return absl::InvalidArgumentError("--rotate: unknown key \"" + name +
-                                      "\" (intake, audit-signing, relay)");
+                                      "\" (intake, kek, audit-signing, relay)");
   }
   LogEvent(LogLevel::kInfo, "key_rotated", {{"name", name}, {"keys_dir", keys.path()}});
   std::cout << std::flush;
@@ -491,6 +502,8 @@ absl::Status Run(const VaultCommandLine& cmd, const sigset_t& signals) {
   LB_ASSIGN_OR_RETURN(
       std::unique_ptr<Vault> vault,
       Vault::Open(cmd.config, *stores, SystemClock::Instance(), std::move(keys.vault), *verifier));
+  LB_ASSIGN_OR_RETURN(uint64_t rewrapped, vault->RewrapCaseKeys());
+  if (rewrapped > 0) LogEvent(LogLevel::kInfo, "case_keys_rewrapped", {{"count", rewrapped}});
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -53,6 +53,9 @@ struct VaultKeys {
   // Wraps every per-case data key (XChaCha20-Poly1305, AD = case id ‖ kek id).
   crypto::AeadKey kek;
   std::string kek_id;  // 1..64 bytes, stored beside each wrapped key
+  // KEKs retired by rotation, with their ids. A case key still wrapped under
+  // one of them opens with it until RewrapCaseKeys() has moved it under kek.
+  std::vector<std::pair<std::string, crypto::AeadKey>> previous_keks;
   // Signs audit checkpoints.
   crypto::Ed25519KeyPair audit_signing;
   // Keys the pseudonyms of account ids shown in the queue.
@@ -192,6 +195,14 @@ class Vault {
   // key is deleted first (its own synced write), then the case record (with
   // its audit entry). Returns how many cases were expired. Thread-safe.
   [[nodiscard]] absl::StatusOr<uint64_t> ExpireCases();
+
+  // Re-wraps every case data key still wrapped under a previous KEK under the
+  // current one: one synced, audited batch per case, so a crash leaves each
+  // case under exactly one known KEK. Returns how many were re-wrapped.
+  // INTERNAL if a case key names a KEK the vault does not hold (nothing of
+  // that case is changed); the previous KEK file may be deleted only after
+  // this has returned OK.
+  [[nodiscard]] absl::StatusOr<uint64_t> RewrapCaseKeys();
 
   // The audit public key (for verifiers).
   [[nodiscard]] const crypto::Ed25519PublicKey& audit_public_key() const;
