@@ -36,6 +36,7 @@
 #include "letterbox/server/logging.h"
 #include "letterbox/server/messaging_server.h"
 #include "letterbox/server/metrics.h"
+#include "letterbox/server/process.h"
 #include "letterbox/storage/rocksdb_store.h"
 
 namespace letterbox::server {
@@ -43,44 +44,6 @@ namespace {
 
 constexpr char kProgram[] = "letterbox-server";
 constexpr absl::Duration kStorageSamplePeriod = absl::Seconds(10);
-
-// Secrets must not reach a core file (P9): no core, and not ptrace-able or
-// readable through /proc by other processes of the same user.
-absl::Status DisableCoreDumps() {
-  struct rlimit none {};
-  if (::setrlimit(RLIMIT_CORE, &none) != 0) {
-    return absl::InternalError(std::string("setrlimit(RLIMIT_CORE, 0): ") + std::strerror(errno));
-  }
-  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    return absl::InternalError(std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
-  }
-  return absl::OkStatus();
-}
-
-// The data directory exists (or is created, mode 0700, under an existing
-// parent) and is a writable directory.
-absl::Status PrepareDataDir(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT) {
-      return absl::FailedPreconditionError("data dir " + path + ": " + std::strerror(errno));
-    }
-    if (::mkdir(path.c_str(), 0700) != 0) {
-      return absl::FailedPreconditionError("cannot create data dir " + path + ": " +
-                                           std::strerror(errno) +
-                                           " (its parent directory must exist)");
-    }
-    return absl::OkStatus();
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError("data dir " + path + " is not a directory");
-  }
-  if (::access(path.c_str(), W_OK | X_OK) != 0) {
-    return absl::FailedPreconditionError("data dir " + path +
-                                         " is not writable: " + std::strerror(errno));
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
@@ -120,23 +83,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 std::string JoinHostPort(const std::string& host, int port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
-}
-
-// Writes `port` to `path` through a temporary file and rename, so a reader
-// never sees a partial number.
-absl::Status WritePortFile(const std::string& path, int port) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << port << "\n";
-    out.flush();
-    if (!out) return absl::FailedPreconditionError("cannot write --port-file " + temp);
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::FailedPreconditionError("cannot write --port-file " + path + ": " +
-                                         std::strerror(errno));
-  }
-  return absl::OkStatus();
 }
 
 const char* SignalName(int sig) {

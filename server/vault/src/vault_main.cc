@@ -50,6 +50,7 @@
 #include "letterbox/server/cli.h"
 #include "letterbox/server/key_files.h"
 #include "letterbox/server/logging.h"
+#include "letterbox/server/process.h"
 #include "letterbox/storage/vault/rocksdb_vault_store.h"
 #include "letterbox/vault/relay_client.h"
 #include "letterbox/vault/vault.h"
@@ -57,9 +58,12 @@
 namespace letterbox::vault {
 namespace {
 
+using server::DisableCoreDumps;
 using server::KeyDirectory;
 using server::LogEvent;
 using server::LogLevel;
+using server::PrepareDataDir;
+using server::WritePortFile;
 
 constexpr char kProgram[] = "letterbox-vault";
 
@@ -94,19 +98,6 @@ struct VaultCommandLine {
   uint32_t relay_pull_batch = 32;
   absl::Duration shutdown_grace = absl::Seconds(5);
 };
-
-// Secrets must not reach a core file (P9): no core, and not ptrace-able or
-// readable through /proc by other processes of the same user.
-absl::Status DisableCoreDumps() {
-  struct rlimit none {};
-  if (::setrlimit(RLIMIT_CORE, &none) != 0) {
-    return absl::InternalError(std::string("setrlimit(RLIMIT_CORE, 0): ") + std::strerror(errno));
-  }
-  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    return absl::InternalError(std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
-  }
-  return absl::OkStatus();
-}
 
 // "JP=127.0.0.2/32,10.1.0.0/16;US=127.0.0.3/32" -> {JP: [...], US: [...]}.
 // The CIDRs themselves are validated by Vault::Open.
@@ -260,40 +251,6 @@ absl::Status CheckExportOutsideDataDir(const std::string& export_path,
   if (absl::StartsWith(export_abs, prefix)) {
     return absl::InvalidArgumentError("--checkpoint-export must be outside --data-dir (" +
                                       export_abs + " is inside " + data_abs + ")");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PrepareDataDir(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT) {
-      return absl::FailedPreconditionError("data dir " + path + ": " + std::strerror(errno));
-    }
-    if (::mkdir(path.c_str(), 0700) != 0) {
-      return absl::FailedPreconditionError("cannot create data dir " + path + ": " +
-                                           std::strerror(errno) +
-                                           " (its parent directory must exist)");
-    }
-    return absl::OkStatus();
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError("data dir " + path + " is not a directory");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WritePortFile(const std::string& path, int port) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << port << "\n";
-    out.flush();
-    if (!out) return absl::FailedPreconditionError("cannot write --port-file " + temp);
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::FailedPreconditionError("cannot write --port-file " + path + ": " +
-                                         std::strerror(errno));
   }
   return absl::OkStatus();
 }
