@@ -53,7 +53,7 @@ inline constexpr std::string_view kLoginLabel = "letterbox.auth.v1";
 [[nodiscard]] absl::Status ToAbsl(const grpc::Status& status);
 
 // The name of a gRPC status code ("OK", "RESOURCE_EXHAUSTED", ...).
-[[nodiscard]] std::string_view CodeName(grpc::StatusCode code);
+[[nodiscard]] std::string CodeName(grpc::StatusCode code);
 
 // A device session's "Bearer <hex>" header value. Move-only; the bytes are
 // zeroed when it is destroyed; never printed.
