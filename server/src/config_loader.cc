@@ -141,6 +141,8 @@ void AddServerConfigOptions(cli::OptionSet& o, ServerConfig* c) {
           }
           return absl::OkStatus();
         });
+  o.AddInt("fsync-writer-threads", &c->fsync_writer_threads,
+           "fsync mode: threads that handle calls so synced writes commit in groups (0: gRPC's)");
   o.AddStringList("jurisdictions", &c->jurisdictions, "jurisdiction tags accounts may carry");
   o.AddString("tls-cert", &c->tls_cert_file, "PEM certificate chain; with --tls-key enables TLS");
   o.AddString("tls-key", &c->tls_key_file, "PEM private key for --tls-cert");
@@ -194,6 +196,9 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   LB_RETURN_IF_ERROR(CheckPositive("limit-max-report-bytes", l.max_report_bytes));
   LB_RETURN_IF_ERROR(CheckPositive("limit-max-concurrent-streams", l.max_concurrent_streams));
   if (l.max_threads < 2) return Invalid("limit-max-threads", "must be at least 2");
+  if (c.fsync_writer_threads < 0 || c.fsync_writer_threads > 1024) {
+    return Invalid("fsync-writer-threads", "must be 0..1024");
+  }
   if (l.max_prekeys_per_upload > l.max_prekey_pool) {
     return Invalid("limit-max-prekeys-per-upload", "must not exceed --limit-max-prekey-pool");
   }

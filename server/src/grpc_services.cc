@@ -189,12 +189,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Envelope>,
 };
 
 // One SendStreamResponse per SendRequest, in order: read, handle, write,
-// then read the next.
+// then read the next. The handling runs where the gate runs unary calls (the
+// work pool in fsync mode).
 class SendStreamReactor final
     : public grpc::ServerBidiReactor<v1::SendRequest, v1::SendStreamResponse> {
  public:
-  SendStreamReactor(MessageHandler& messages, Principal caller)
-      : messages_(messages), caller_(std::move(caller)) {
+  SendStreamReactor(const Gate& gate, MessageHandler& messages, Principal caller)
+      : gate_(gate), messages_(messages), caller_(std::move(caller)) {
     StartRead(&request_);
   }
 
@@ -203,20 +204,10 @@ class SendStreamReactor final
       Finish(grpc::Status::OK);
       return;
     }
-    response_.Clear();
-    absl::Status status;
-    try {
-      status = messages_.Send(caller_, request_, response_.mutable_response());
-    } catch (...) {
-      status = absl::InternalError("exception in handler");
+    if (!gate_.Offload([this] { HandleAndWrite(); })) {
+      Answer(Gate::ServerBusy());
+      StartWrite(&response_);
     }
-    if (!status.ok()) {
-      const grpc::Status converted = Gate::Convert(status, nullptr);
-      response_.Clear();
-      response_.set_code(static_cast<int32_t>(converted.error_code()));
-      response_.set_message(converted.error_message());
-    }
-    StartWrite(&response_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -230,6 +221,27 @@ class SendStreamReactor final
   void OnDone() override { delete this; }
 
  private:
+  void HandleAndWrite() {
+    response_.Clear();
+    absl::Status status;
+    try {
+      status = messages_.Send(caller_, request_, response_.mutable_response());
+    } catch (...) {
+      status = absl::InternalError("exception in handler");
+    }
+    if (!status.ok()) Answer(status);
+    StartWrite(&response_);
+  }
+
+  // Replaces the response with the failure `status`.
+  void Answer(const absl::Status& status) {
+    const grpc::Status converted = Gate::Convert(status, nullptr);
+    response_.Clear();
+    response_.set_code(static_cast<int32_t>(converted.error_code()));
+    response_.set_message(converted.error_message());
+  }
+
+  const Gate& gate_;
   MessageHandler& messages_;
   const Principal caller_;
   v1::SendRequest request_;
@@ -290,6 +302,16 @@ absl::StatusOr<Principal> Gate::Check(grpc::CallbackServerContext* context, Acce
   return principal;
 }
 
+bool Gate::Offload(std::function<void()> task) const {
+  if (pool_ == nullptr) {
+    task();
+    return true;
+  }
+  return pool_->TrySubmit(std::move(task));
+}
+
+absl::Status Gate::ServerBusy() { return absl::UnavailableError("server busy; retry later"); }
+
 grpc::Status Gate::Convert(const absl::Status& status, grpc::CallbackServerContext* context) {
   if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
       status.code() == absl::StatusCode::kDataLoss) {
@@ -322,7 +344,7 @@ grpc::ServerBidiReactor<v1::SendRequest, v1::SendStreamResponse>* MessageService
   try {
     absl::StatusOr<Principal> principal = gate_.Check(c, Access::kDevice);
     if (!principal.ok()) return new Failed(Gate::Convert(principal.status(), c));
-    return new SendStreamReactor(handler_, *std::move(principal));
+    return new SendStreamReactor(gate_, handler_, *std::move(principal));
   } catch (...) {
     return new Failed(Gate::Convert(absl::InternalError("exception in SendStream"), c));
   }

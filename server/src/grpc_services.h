@@ -15,6 +15,7 @@
 #include "letterbox/server/mailbox_notifier.h"
 #include "letterbox/server/message_handler.h"
 #include "letterbox/server/report_handler.h"
+#include "letterbox/server/work_pool.h"
 #include "letterbox/v1/accounts.grpc.pb.h"
 #include "letterbox/v1/auth.grpc.pb.h"
 #include "letterbox/v1/diagnostics.grpc.pb.h"
@@ -35,7 +36,11 @@ enum class Access {
 // The one authentication step every method goes through. Thread-safe.
 class Gate {
  public:
-  explicit Gate(Authenticator& auth) : auth_(auth) {}
+  // With a `pool`, every unary call runs (authentication included) on one of
+  // its threads instead of gRPC's callback thread (fsync durability mode,
+  // letterbox/server/work_pool.h); a call that finds its queue full fails
+  // UNAVAILABLE at once. Without one, calls run inline.
+  explicit Gate(Authenticator& auth, WorkPool* pool = nullptr) : auth_(auth), pool_(pool) {}
 
   // The caller as `access` requires, from the `authorization` metadata and
   // the peer address: UNAUTHENTICATED (missing, malformed, unknown or
@@ -52,23 +57,38 @@ class Gate {
                                                                   Response*),
                                   const Request* request, Response* response) const {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    absl::Status status;
-    try {
-      absl::StatusOr<Principal> principal = Check(context, access);
-      status =
-          principal.ok() ? (handler.*method)(*principal, *request, response) : principal.status();
-    } catch (...) {
-      status = absl::InternalError("exception in handler");
+    auto run = [this, context, access, &handler, method, request, response, reactor] {
+      absl::Status status;
+      try {
+        absl::StatusOr<Principal> principal = Check(context, access);
+        status =
+            principal.ok() ? (handler.*method)(*principal, *request, response) : principal.status();
+      } catch (...) {
+        status = absl::InternalError("exception in handler");
+      }
+      reactor->Finish(Convert(status, context));
+    };
+    if (pool_ == nullptr) {
+      run();
+    } else if (!Offload(run)) {
+      reactor->Finish(Convert(ServerBusy(), context));
     }
-    reactor->Finish(Convert(status, context));
     return reactor;
   }
+
+  // Runs `task` on the pool (true) or refuses it (false: full or stopping).
+  // Without a pool, runs it inline and returns true.
+  [[nodiscard]] bool Offload(std::function<void()> task) const;
+
+  // The status of a call refused because the pool's queue is full.
+  [[nodiscard]] static absl::Status ServerBusy();
 
   // ToGrpcStatus, logging INTERNAL errors first.
   static grpc::Status Convert(const absl::Status& status, grpc::CallbackServerContext* context);
 
  private:
   Authenticator& auth_;
+  WorkPool* const pool_;
 };
 
 class AccountServiceImpl final : public v1::AccountService::CallbackService {

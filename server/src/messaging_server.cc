@@ -19,6 +19,10 @@
 namespace letterbox::server {
 namespace {
 
+// Calls that may wait for a writer thread, per thread, before the gate
+// answers UNAVAILABLE.
+constexpr size_t kQueuedPerWriterThread = 64;
+
 template <typename Key>
 absl::StatusOr<std::optional<Key>> ParseOptionalHexKey(const std::string& hex,
                                                        std::string_view name) {
@@ -45,6 +49,9 @@ absl::Status ValidateConfig(const ServerConfig& config) {
       l.max_receive_message_bytes == 0 || l.max_send_message_bytes == 0 ||
       l.max_concurrent_streams == 0 || l.resource_quota_bytes == 0 || l.max_threads <= 0) {
     return absl::InvalidArgumentError("limits: a size or count limit is zero");
+  }
+  if (config.fsync_writer_threads < 0 || config.fsync_writer_threads > 1024) {
+    return absl::InvalidArgumentError("fsync_writer_threads: must be 0..1024");
   }
   if (l.challenge_ttl <= absl::ZeroDuration() || l.session_ttl <= absl::ZeroDuration() ||
       l.envelope_ttl <= absl::ZeroDuration()) {
@@ -75,7 +82,12 @@ struct MessagingServer::Impl {
         messages(context),
         reports(context),
         relay(context),
-        gate(auth),
+        pool(config.durability == storage::Durability::kFsync && config.fsync_writer_threads > 0
+                 ? std::make_unique<WorkPool>(
+                       config.fsync_writer_threads,
+                       kQueuedPerWriterThread * static_cast<size_t>(config.fsync_writer_threads))
+                 : nullptr),
+        gate(auth, pool.get()),
         account_service(gate, accounts),
         auth_service(gate, accounts),
         key_service(gate, key_handler),
@@ -93,6 +105,9 @@ struct MessagingServer::Impl {
   MessageHandler messages;
   ReportHandler reports;
   RelayHandler relay;
+  // fsync mode only; stops (after the server, declared below) before the
+  // handlers its tasks use are destroyed.
+  std::unique_ptr<WorkPool> pool;
   Gate gate;
   AccountServiceImpl account_service;
   AuthServiceImpl auth_service;

@@ -65,6 +65,11 @@ struct ServerConfig {
   std::string data_dir;  // RocksDB directory (required)
   std::string keys_dir;  // franking key, discovery pepper (default: <data_dir>/../keys)
   storage::Durability durability = storage::Durability::kProcess;
+  // fsync mode: unary calls and SendStream messages are handled on this many
+  // threads so that synced writes wait together and RocksDB commits them as
+  // one group; 0 handles them on gRPC's callback threads. Ignored in process
+  // mode. (docs/performance.md, "Durability")
+  int fsync_writer_threads = 32;
   std::vector<std::string> jurisdictions = {"JP", "US", "EU", "KR"};
   // TLS: both empty means plaintext (loopback development only).
   std::string tls_cert_file;
