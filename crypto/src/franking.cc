@@ -67,7 +67,8 @@ absl::StatusOr<Commitment> ComputeCommitment(const FrankingKey& key, ByteView pl
 // "letterbox.franking.tag.v1" ‖ c ‖ lp(sender) ‖ lp(recipient) ‖
 // be64(timestamp_micros) ‖ lp(message_id). Every field is public.
 Bytes EncodeTagInput(const FrankingFields& fields) {
-  ByteWriter w;
+  ByteWriter w(4 + kTagLabel.size() + kCommitmentSize + 4 + fields.sender.size() + 4 +
+               fields.recipient.size() + 8 + 4 + fields.message_id.size());
   w.Label(kTagLabel)
       .Raw(fields.commitment.view())
       .Bytes(fields.sender)
@@ -102,6 +103,29 @@ FrankingTag ComputeFrankingTag(const FrankingServerKey& key, const FrankingField
   const HmacSha256Tag mac = HmacSha256(key.Expose(), EncodeTagInput(fields));
   FrankingTag tag;
   std::copy(mac.view().begin(), mac.view().end(), tag.data());
+  return tag;
+}
+
+struct FrankingTagger::KeyedState {
+  crypto_auth_hmacsha256_state state;
+  ~KeyedState() { sodium_memzero(&state, sizeof state); }
+};
+
+FrankingTagger::FrankingTagger(const FrankingServerKey& key)
+    : keyed_(std::make_unique<KeyedState>()) {
+  // Cannot fail for a 32-byte key (libsodium returns 0 unconditionally).
+  crypto_auth_hmacsha256_init(&keyed_->state, key.Expose().data(), key.Expose().size());
+}
+FrankingTagger::~FrankingTagger() = default;
+FrankingTagger::FrankingTagger(FrankingTagger&&) noexcept = default;
+FrankingTagger& FrankingTagger::operator=(FrankingTagger&&) noexcept = default;
+
+FrankingTag FrankingTagger::Tag(const FrankingFields& fields) const {
+  KeyedState copy{keyed_->state};
+  const Bytes input = EncodeTagInput(fields);
+  FrankingTag tag;
+  crypto_auth_hmacsha256_update(&copy.state, input.data(), input.size());
+  crypto_auth_hmacsha256_final(&copy.state, tag.data());
   return tag;
 }
 

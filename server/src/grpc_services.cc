@@ -188,64 +188,156 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Envelope>,
   grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
 };
 
-// One SendStreamResponse per SendRequest, in order: read, handle, write,
-// then read the next. The handling runs where the gate runs unary calls (the
-// work pool in fsync mode).
+// One SendStreamResponse per SendRequest, in order. Requests are handled one
+// at a time, in arrival order (where the gate runs unary calls: the work pool
+// in fsync mode); the next read starts as soon as a request is handled, while
+// earlier answers are still being written, so reading, handling and writing
+// overlap. At most kSendStreamWindow answers wait to be written; beyond that
+// reading pauses until the client takes them. Answers queued behind another
+// are written with a buffer hint so gRPC can coalesce them.
 class SendStreamReactor final
     : public grpc::ServerBidiReactor<v1::SendRequest, v1::SendStreamResponse> {
  public:
   SendStreamReactor(const Gate& gate, MessageHandler& messages, Principal caller)
       : gate_(gate), messages_(messages), caller_(std::move(caller)) {
+    read_pending_ = true;
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      read_pending_ = false;
+      if (!ok) reads_done_ = true;
+      if (ok) handling_ = true;
+    }
     if (!ok) {
-      Finish(grpc::Status::OK);
+      MaybeFinish();
       return;
     }
-    if (!gate_.Offload([this] { HandleAndWrite(); })) {
-      Answer(Gate::ServerBusy());
-      StartWrite(&response_);
+    if (!gate_.Offload([this] { Handle(); })) {
+      v1::SendStreamResponse busy;
+      Answer(Gate::ServerBusy(), &busy);
+      Queue(std::move(busy));
     }
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status::CANCELLED);
-      return;
+    const v1::SendStreamResponse* next = nullptr;
+    bool buffer_hint = false;
+    bool read = false;
+    {
+      absl::MutexLock lock(&mu_);
+      answers_.pop_front();
+      if (!ok) failed_ = true;
+      if (ok && !answers_.empty()) {
+        next = &answers_.front();
+        buffer_hint = answers_.size() > 1;
+      } else {
+        writing_ = false;
+      }
+      read = ResumeReadLocked();
     }
-    StartRead(&request_);
+    if (next != nullptr) StartWrite(next, WriteOptionsFor(buffer_hint));
+    if (read) StartRead(&request_);
+    MaybeFinish();
   }
 
   void OnDone() override { delete this; }
 
  private:
-  void HandleAndWrite() {
-    response_.Clear();
+  static constexpr size_t kSendStreamWindow = 64;
+
+  static grpc::WriteOptions WriteOptionsFor(bool buffer_hint) {
+    grpc::WriteOptions options;
+    if (buffer_hint) options.set_buffer_hint();
+    return options;
+  }
+
+  // Handles request_ (no read is running) and queues its answer.
+  void Handle() {
+    v1::SendStreamResponse answer;
     absl::Status status;
     try {
-      status = messages_.Send(caller_, request_, response_.mutable_response());
+      status = messages_.Send(caller_, request_, answer.mutable_response());
     } catch (...) {
       status = absl::InternalError("exception in handler");
     }
-    if (!status.ok()) Answer(status);
-    StartWrite(&response_);
+    if (!status.ok()) Answer(status, &answer);
+    Queue(std::move(answer));
   }
 
-  // Replaces the response with the failure `status`.
-  void Answer(const absl::Status& status) {
+  // Ends the handling of one request: appends its answer, starts writing it
+  // if nothing is being written, and reads the next request unless the window
+  // is full or the stream is failing.
+  void Queue(v1::SendStreamResponse answer) {
+    const v1::SendStreamResponse* write = nullptr;
+    bool read = false;
+    {
+      absl::MutexLock lock(&mu_);
+      handling_ = false;
+      if (!failed_) {
+        answers_.push_back(std::move(answer));
+        if (!writing_) {
+          writing_ = true;
+          write = &answers_.front();
+        }
+        read_paused_ = true;
+        read = ResumeReadLocked();
+      }
+    }
+    if (write != nullptr) StartWrite(write);
+    if (read) StartRead(&request_);
+    MaybeFinish();
+  }
+
+  // True (and a read is then owed) if reading is paused and may go on.
+  bool ResumeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!read_paused_ || failed_ || reads_done_ || answers_.size() >= kSendStreamWindow) {
+      return false;
+    }
+    read_paused_ = false;
+    read_pending_ = true;
+    return true;
+  }
+
+  // Finishes the call, once, when the client has half-closed or a write
+  // failed, and no read, handling or write is still running.
+  void MaybeFinish() {
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || !(reads_done_ || failed_)) return;
+      if (read_pending_ && !failed_) return;
+      if (handling_ || writing_) return;
+      finished_ = true;
+      status = failed_ ? grpc::Status::CANCELLED : grpc::Status::OK;
+    }
+    Finish(status);
+  }
+
+  // Replaces `answer` with the failure `status`.
+  static void Answer(const absl::Status& status, v1::SendStreamResponse* answer) {
     const grpc::Status converted = Gate::Convert(status, nullptr);
-    response_.Clear();
-    response_.set_code(static_cast<int32_t>(converted.error_code()));
-    response_.set_message(converted.error_message());
+    answer->Clear();
+    answer->set_code(static_cast<int32_t>(converted.error_code()));
+    answer->set_message(converted.error_message());
   }
 
   const Gate& gate_;
   MessageHandler& messages_;
   const Principal caller_;
-  v1::SendRequest request_;
-  v1::SendStreamResponse response_;
+  v1::SendRequest request_;  // filled by the running read, then used by Handle
+
+  absl::Mutex mu_;
+  std::deque<v1::SendStreamResponse> answers_ ABSL_GUARDED_BY(mu_);  // front is being written
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;  // no read owed yet: handling or window full
+  bool handling_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;  // the client half-closed (or the call ended)
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;      // a write failed: the client is gone
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Writes `count` payloads of `bytes` zero bytes, one at a time.

@@ -14,7 +14,9 @@
 namespace letterbox::server {
 
 MessageHandler::MessageHandler(const HandlerContext& context)
-    : context_(context), sends_per_sender_(context.clock, context.config.limits.sends_per_sender) {}
+    : context_(context),
+      tagger_(context.keys.franking_key),
+      sends_per_sender_(context.clock, context.config.limits.sends_per_sender) {}
 
 absl::Status MessageHandler::CheckPayload(const std::string& ciphertext,
                                           const std::string& commitment,
@@ -52,12 +54,11 @@ absl::Status MessageHandler::StoreEnvelopes(const Principal& caller,
     e.server_timestamp_micros = now;
     e.franking_commitment = *crypto::Commitment::FromString(*item.commitment);
     const crypto::Bytes recipient = item.recipient.Encode();
-    e.franking_tag = crypto::ComputeFrankingTag(
-        context_.keys.franking_key, crypto::FrankingFields{.commitment = e.franking_commitment,
-                                                           .sender = sender,
-                                                           .recipient = recipient,
-                                                           .timestamp_micros = now,
-                                                           .message_id = message_id.view()});
+    e.franking_tag = tagger_.Tag(crypto::FrankingFields{.commitment = e.franking_commitment,
+                                                        .sender = sender,
+                                                        .recipient = recipient,
+                                                        .timestamp_micros = now,
+                                                        .message_id = message_id.view()});
     e.ciphertext.assign(item.ciphertext->begin(), item.ciphertext->end());
     envelopes.push_back(std::move(e));
   }

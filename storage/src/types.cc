@@ -12,9 +12,18 @@ namespace letterbox::storage {
 using crypto::ByteReader;
 using crypto::ByteWriter;
 
+namespace {
+
+// DeviceAddress::Encode, appended in place.
+ByteWriter& PutAddress(ByteWriter& w, const DeviceAddress& a) {
+  return w.Raw(a.account.view()).U32(a.device);
+}
+
+}  // namespace
+
 Bytes DeviceAddress::Encode() const {
-  ByteWriter w;
-  w.Raw(account.view()).U32(device);
+  ByteWriter w(kDeviceAddressSize);
+  PutAddress(w, *this);
   return std::move(w).Take();
 }
 
@@ -171,13 +180,12 @@ absl::StatusOr<OneTimePrekey> DecodeOneTimePrekey(ByteView bytes) {
 }
 
 Bytes EncodeEnvelope(const Envelope& e) {
-  ByteWriter w;
-  w.U8(kEnvelopeFormat)
-      .U64(e.id)
-      .Raw(e.message_id.view())
-      .Raw(e.sender.Encode())
-      .Raw(e.recipient.Encode())
-      .I64(e.server_timestamp_micros)
+  ByteWriter w(1 + 8 + MessageId::kSize + 2 * kDeviceAddressSize + 8 + crypto::kCommitmentSize +
+               crypto::kFrankingTagSize + 4 + e.ciphertext.size());
+  w.U8(kEnvelopeFormat).U64(e.id).Raw(e.message_id.view());
+  PutAddress(w, e.sender);
+  PutAddress(w, e.recipient);
+  w.I64(e.server_timestamp_micros)
       .Raw(e.franking_commitment.view())
       .Raw(e.franking_tag.view())
       .Bytes(e.ciphertext);
@@ -201,12 +209,12 @@ absl::StatusOr<Envelope> DecodeEnvelope(ByteView bytes) {
 }
 
 Bytes EncodeSendReceipt(const SendReceipt& s) {
-  ByteWriter w;
+  ByteWriter w(1 + 8 + 4 + s.deliveries.size() * kDeliverySize);
   w.U8(kSendReceiptFormat)
       .I64(s.server_timestamp_micros)
       .U32(static_cast<uint32_t>(s.deliveries.size()));
   for (const auto& d : s.deliveries) {
-    w.Raw(d.recipient.Encode()).U64(d.envelope_id).Raw(d.franking_tag.view());
+    PutAddress(w, d.recipient).U64(d.envelope_id).Raw(d.franking_tag.view());
   }
   return std::move(w).Take();
 }
@@ -311,14 +319,14 @@ Bytes OneTimePrekeyKey(const DeviceAddress& device, uint32_t key_id) {
 }
 
 Bytes MailboxKey(const DeviceAddress& recipient, EnvelopeId id) {
-  ByteWriter w;
-  w.Raw(recipient.Encode()).U64(id);
+  ByteWriter w(kDeviceAddressSize + 8);
+  PutAddress(w, recipient).U64(id);
   return std::move(w).Take();
 }
 
 Bytes ReceiptKey(const DeviceAddress& sender, const MessageId& message_id) {
-  ByteWriter w;
-  w.Raw(sender.Encode()).Raw(message_id.view());
+  ByteWriter w(kDeviceAddressSize + MessageId::kSize);
+  PutAddress(w, sender).Raw(message_id.view());
   return std::move(w).Take();
 }
 

@@ -91,6 +91,18 @@ TEST_CASE(
         HmacSha256(f.server_key.Expose(), w.view()).hex());
 }
 
+TEST_CASE("The precomputed tagger gives the same tag as ComputeFrankingTag") {
+  Fixture f;
+  const FrankingTagger tagger(f.server_key);
+  FrankingFields fields = f.Fields();
+  CHECK(tagger.Tag(fields) == ComputeFrankingTag(f.server_key, fields));
+  // Reusing the keyed state leaves it unchanged for the next tag.
+  fields.timestamp_micros += 1;
+  CHECK(tagger.Tag(fields) == ComputeFrankingTag(f.server_key, fields));
+  const FrankingTagger moved = FrankingTagger(f.server_key);
+  CHECK(moved.Tag(fields) == ComputeFrankingTag(f.server_key, fields));
+}
+
 TEST_CASE("A server franking tag is rejected when any bound field is altered") {
   Fixture f;
   const FrankingTag tag = ComputeFrankingTag(f.server_key, f.Fields());

@@ -280,5 +280,53 @@ TEST_CASE("SendStream answers each request in order with the status a Send would
   CHECK(FetchAll(t, bob).envelopes_size() == 1);
 }
 
+// Writes `count` Sends to `to` on one SendStream from a writer thread while
+// reading the answers, and checks they come back in order, each stored.
+void CheckPipelinedSendStream(TestServer& t, const TestDevice& from, const TestDevice& to,
+                              int count) {
+  auto ctx = t.Ctx(from);
+  auto stream = t.messages->SendStream(ctx.get());
+  std::thread writer([&] {
+    for (int i = 0; i < count; ++i) {
+      if (!stream->Write(TestServer::SendTo(to, std::to_string(i)))) break;
+    }
+    stream->WritesDone();
+  });
+  uint64_t last_envelope = 0;
+  int answered = 0;
+  v1::SendStreamResponse r;
+  while (stream->Read(&r)) {
+    REQUIRE(r.code() == 0);
+    REQUIRE(r.response().deliveries_size() == 1);
+    // Requests are handled in arrival order: envelope ids only grow.
+    CHECK(r.response().deliveries(0).envelope_id() > last_envelope);
+    last_envelope = r.response().deliveries(0).envelope_id();
+    ++answered;
+  }
+  writer.join();
+  CHECK(stream->Finish().ok());
+  CHECK(answered == count);
+}
+
+TEST_CASE("SendStream answers requests written ahead of their answers in order") {
+  TestServer t;
+  TestDevice alice = t.RegisterAndLogin();
+  TestDevice bob = t.RegisterAndLogin();
+  CheckPipelinedSendStream(t, alice, bob, 300);
+}
+
+TEST_CASE("SendStream handled on the fsync writer pool answers in order") {
+  ServerConfig config = TestServer::DefaultConfig();
+  config.durability = storage::Durability::kFsync;
+  config.fsync_writer_threads = 4;
+  TestServer t(config);
+  TestDevice alice = t.RegisterAndLogin();
+  TestDevice bob = t.RegisterAndLogin();
+  CheckPipelinedSendStream(t, alice, bob, 300);
+  // Unary calls go through the pool too.
+  v1::SendResponse r;
+  CHECK(t.messages->Send(t.Ctx(alice).get(), TestServer::SendTo(bob), &r).ok());
+}
+
 }  // namespace
 }  // namespace letterbox::server::testing

@@ -22,6 +22,11 @@ namespace letterbox::crypto {
 // Appends fields to a growing buffer. Not thread-safe.
 class ByteWriter {
  public:
+  ByteWriter() = default;
+  // Reserves `capacity` bytes up front: callers that know the encoded size
+  // write it with one allocation.
+  explicit ByteWriter(size_t capacity) { buffer_.reserve(capacity); }
+
   ByteWriter& U8(uint8_t v);
   ByteWriter& U32(uint32_t v);
   ByteWriter& U64(uint64_t v);

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "letterbox/crypto/bytes.h"
@@ -65,6 +66,28 @@ struct FrankingFields {
 // The server's tag over `fields`.
 [[nodiscard]] FrankingTag ComputeFrankingTag(const FrankingServerKey& key,
                                              const FrankingFields& fields);
+
+// ComputeFrankingTag for one server key, with the key's HMAC-SHA256 inner
+// and outer states computed once at construction, so a tag costs only the
+// compressions of its input (the server's Send path). Output is identical to
+// ComputeFrankingTag. Move-only; the keyed states are as secret as the key
+// and are zeroed on destruction. Tag() is const and thread-safe; a
+// moved-from tagger must not be used.
+class FrankingTagger {
+ public:
+  explicit FrankingTagger(const FrankingServerKey& key);
+  ~FrankingTagger();
+  FrankingTagger(FrankingTagger&&) noexcept;
+  FrankingTagger& operator=(FrankingTagger&&) noexcept;
+  FrankingTagger(const FrankingTagger&) = delete;
+  FrankingTagger& operator=(const FrankingTagger&) = delete;
+
+  [[nodiscard]] FrankingTag Tag(const FrankingFields& fields) const;
+
+ private:
+  struct KeyedState;
+  std::unique_ptr<KeyedState> keyed_;
+};
 
 // OK if `tag` is the server's tag over `fields` (constant-time compare);
 // INVALID_ARGUMENT("franking tag does not verify") otherwise.

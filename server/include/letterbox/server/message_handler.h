@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "letterbox/crypto/franking.h"
 #include "letterbox/server/handler_context.h"
 #include "letterbox/server/principal.h"
 #include "letterbox/server/rate_limiter.h"
@@ -70,6 +71,7 @@ class MessageHandler {
                             std::string_view field) const;
 
   const HandlerContext& context_;
+  const crypto::FrankingTagger tagger_;  // keyed once with context_.keys.franking_key
   RateLimiter sends_per_sender_;
 };
 
