@@ -194,5 +194,32 @@ TEST_CASE("every staff request and intake outcome leaves an audit entry") {
   CHECK(h.AuditSize() == before + 2);
 }
 
+TEST_CASE("a checkpoint stored but not exported before a crash is exported at the next start") {
+  VaultHarness h;
+  REQUIRE(h.vault_->SignCheckpoint().ok());
+  h.clock.Advance(absl::Seconds(1));
+  REQUIRE(h.vault_->SignCheckpoint().ok());
+  // The state a kill between SignCheckpoint's store and its export leaves:
+  // the last stored checkpoint is missing from the file.
+  auto lines = sv::ReadCheckpointFile(h.export_path_).value();
+  REQUIRE(lines.size() == 2);
+  std::filesystem::remove(h.export_path_);
+  REQUIRE(sv::AppendCheckpointToFile(h.export_path_, lines.front()).ok());
+
+  CHECK(h.vault_->ExportPendingCheckpoints().value() == 1);
+  auto after = sv::ReadCheckpointFile(h.export_path_).value();
+  REQUIRE(after.size() == 2);
+  CHECK(after.back().signature == lines.back().signature);
+  CHECK(h.vault_->ExportPendingCheckpoints().value() == 0);
+}
+
+TEST_CASE("with no export file every stored checkpoint is exported") {
+  VaultHarness h;
+  REQUIRE(h.vault_->SignCheckpoint().ok());
+  std::filesystem::remove(h.export_path_);
+  CHECK(h.vault_->ExportPendingCheckpoints().value() == 1);
+  CHECK(sv::ReadCheckpointFile(h.export_path_).value().size() == 1);
+}
+
 }  // namespace
 }  // namespace letterbox::vault::testing

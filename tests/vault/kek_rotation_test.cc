@@ -48,8 +48,11 @@ TEST_CASE("after a KEK rotation RewrapCaseKeys moves every case key under the ne
     CHECK_FALSE(OpensUnder(wrapped, h.kek_));
   }
   auto entries = h.AuditSince(before);
-  REQUIRE(entries.size() == 2);
+  REQUIRE(entries.size() == 3);
   CHECK(entries[0].entry.action == "RewrapCaseKey");
+  // The synced summary that makes both re-wraps durable.
+  CHECK(entries[2].entry.action == "RewrapCaseKeys");
+  CHECK(entries[2].entry.reason == "2 cases now under kek kek-2");
   CHECK(vault->RewrapCaseKeys().value() == 0);
 }
 

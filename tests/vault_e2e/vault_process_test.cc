@@ -592,9 +592,7 @@ TEST_CASE("letterbox-vault creates its key files with mode 0600 and prints the p
   CHECK(second.audit_hex == first.audit_hex);
 }
 
-TEST_CASE(
-    "key rotation: --rotate replaces the relay key - keeps the old one - and refuses the pseudonym "
-    "key") {
+TEST_CASE("key rotation: --rotate replaces the relay key and keeps the old one") {
   TempDir tmp;
   const VaultKeys before = PrintPublicKeys(tmp.Sub("keys"));
   RunResult r = Run(LETTERBOX_VAULT_BIN, {"--keys-dir", tmp.Sub("keys"), "--rotate", "relay"});
@@ -609,8 +607,8 @@ TEST_CASE(
   CHECK(kek.out.find("rotated kek key_id=") != std::string::npos);
   RunResult pseudonym =
       Run(LETTERBOX_VAULT_BIN, {"--keys-dir", tmp.Sub("keys"), "--rotate", "pseudonym"});
-  CHECK(pseudonym.code == 1);
-  CHECK(pseudonym.err.find("refused") != std::string::npos);
+  CHECK(pseudonym.code == 0);
+  CHECK(pseudonym.out.find("rotated pseudonym key_id=") != std::string::npos);
 }
 
 TEST_CASE("a sealed report reaches the vault once and a reviewer reads it with letterbox-admin") {
@@ -844,6 +842,80 @@ TEST_CASE(
   CHECK(bad.code == 7);
   CHECK(bad.out.rfind("FAILED: ", 0) == 0);
   CHECK(bad.out.find("index 1") != std::string::npos);
+}
+
+TEST_CASE(
+    "after --rotate pseudonym the restarted vault re-keys the old case and still rejects its "
+    "message as a duplicate") {
+  Deployment d;
+  const Staff admin = BootstrapAdmin(d);
+  d.StartVault();
+  Device alice = RegisterDevice(d.channel(), "JP");
+  Device bob = RegisterDevice(d.channel(), "JP");
+  SentMessage first = SendFranked(d.channel(), bob, alice, "first threat");
+  SentMessage second = SendFranked(d.channel(), bob, alice, "second threat");
+  std::vector<v1::Envelope> inbox = FetchAll(d.channel(), alice);
+  REQUIRE(inbox.size() == 2);
+  const SentMessage& m0 = inbox[0].message_id() == first.message_id ? first : second;
+  const SentMessage& m1 = inbox[0].message_id() == first.message_id ? second : first;
+  REQUIRE(Submit(d.channel(), alice, SealedReport(alice, inbox[0], m0, d.intake())).ok());
+  REQUIRE(WaitFor(
+      [&] { return CountCases(d.vault_data()) == 1 && CountOutbox(d.server_data()) == 0; }));
+
+  Login(d, admin, "127.0.0.2");
+  const Staff reviewer = Enrol(d, admin, "reviewer", "reviewer");
+  Login(d, reviewer, "127.0.0.2");
+  RunResult queue = Admin({"queue", "--session", reviewer.session});
+  INFO(queue.out << queue.err);
+  REQUIRE(queue.code == 0);
+  const std::string case_id = Field(queue.out, "case_id");
+  const std::string reporter_before = Field(queue.out, "reporter");
+  REQUIRE(case_id.size() == 32);
+  d.StopVault();
+
+  RunResult rotated =
+      Run(LETTERBOX_VAULT_BIN, {"--keys-dir", d.Path("vault-keys"), "--rotate", "pseudonym"});
+  INFO(rotated.out << rotated.err);
+  REQUIRE(rotated.code == 0);
+  CHECK(rotated.out.find("rotated pseudonym key_id=") != std::string::npos);
+  size_t pseudonym_key_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(d.Path("vault-keys"))) {
+    if (entry.path().filename().string().rfind("pseudonym.", 0) == 0) ++pseudonym_key_files;
+  }
+  CHECK(pseudonym_key_files == 2);  // the new pseudonym.key and the previous one
+
+  d.StartVault();
+  const std::string log = d.vault().Stderr();
+  CHECK(log.find("event=pseudonyms_rekeyed count=1") != std::string::npos);
+  CHECK(log.find("event=previous_pseudonym_key_present") != std::string::npos);
+
+  // The same message reported again: still a duplicate, no new case.
+  REQUIRE(Submit(d.channel(), alice, SealedReport(alice, inbox[0], m0, d.intake())).ok());
+  REQUIRE(WaitFor([&] { return CountOutbox(d.server_data()) == 0; }));
+  CHECK(CountCases(d.vault_data()) == 1);
+  // Another message of the same people: a new case with the same pseudonyms.
+  REQUIRE(Submit(d.channel(), alice, SealedReport(alice, inbox[1], m1, d.intake())).ok());
+  REQUIRE(WaitFor([&] { return CountCases(d.vault_data()) == 2; }));
+
+  Login(d, reviewer, "127.0.0.2");  // sessions do not survive a restart
+  RunResult after = Admin({"queue", "--session", reviewer.session});
+  INFO(after.out << after.err);
+  REQUIRE(after.code == 0);
+  CHECK(after.out.find("case_id=" + case_id) != std::string::npos);
+  std::vector<std::string> reporters;
+  std::istringstream lines(after.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("case_id=") != std::string::npos) reporters.push_back(Field(line, "reporter"));
+  }
+  REQUIRE(reporters.size() == 2);
+  CHECK(reporters[0] == reporters[1]);
+  CHECK(reporters[0] != reporter_before);
+
+  d.StopVault();
+  RunResult verify = Admin({"audit", "verify", "--data", d.vault_data(), "--checkpoints",
+                            d.checkpoints(), "--audit-public-key", d.keys().audit_hex});
+  INFO(verify.out << verify.err);
+  CHECK(verify.code == 0);
 }
 
 }  // namespace

@@ -191,7 +191,8 @@ absl::StatusOr<VaultCommandLine> ParseCommandLine(int argc, const char* const* a
   o.AddSwitch("print-public-keys", &cmd.print_public_keys, true,
               "print the intake, relay and audit public keys (creating keys if needed), exit");
   o.AddString("rotate", &cmd.rotate,
-              "rotate one key (intake, audit-signing or relay) and exit; the old key is kept");
+              "rotate one key (intake, kek, audit-signing, pseudonym or relay) and exit; the old "
+              "key is kept");
   server::AddLoggingOptions(o, &cmd.log);
   o.EnableConfigFile();
 
@@ -279,6 +280,14 @@ absl::StatusOr<LoadedVaultKeys> LoadKeys(const KeyDirectory& keys) {
   for (auto& old : kek_ring.previous) previous_keks.emplace_back(old.id, std::move(old.key));
   LB_ASSIGN_OR_RETURN(auto audit, keys.LoadOrCreate<crypto::Ed25519SecretKey>(kAuditKeyName));
   LB_ASSIGN_OR_RETURN(auto pseudonym, keys.LoadOrCreate<crypto::MacKey>(kPseudonymKeyName));
+  // Pseudonym keys retired by --rotate pseudonym: the start re-keys every
+  // case under the current key (Vault::RekeyPseudonyms) and deletes the
+  // de-duplication marks made under these.
+  LB_ASSIGN_OR_RETURN(auto pseudonym_ring, keys.LoadRing<crypto::MacKey>(kPseudonymKeyName));
+  std::vector<std::pair<std::string, crypto::MacKey>> previous_pseudonym_keys;
+  for (auto& old : pseudonym_ring.previous) {
+    previous_pseudonym_keys.emplace_back(old.id, std::move(old.key));
+  }
   LB_ASSIGN_OR_RETURN(auto relay, keys.LoadOrCreate<crypto::Ed25519SecretKey>(kRelayKeyName));
   LoadedVaultKeys out{
       .vault = VaultKeys{.intake = crypto::X25519KeyPair::FromSecret(std::move(intake.key)),
@@ -287,7 +296,9 @@ absl::StatusOr<LoadedVaultKeys> LoadKeys(const KeyDirectory& keys) {
                          .kek_id = kek.id,
                          .previous_keks = std::move(previous_keks),
                          .audit_signing = crypto::Ed25519KeyPair::FromSecret(std::move(audit.key)),
-                         .pseudonym_key = std::move(pseudonym.key)},
+                         .pseudonym_key = std::move(pseudonym.key),
+                         .pseudonym_key_id = pseudonym.id,
+                         .previous_pseudonym_keys = std::move(previous_pseudonym_keys)},
       .relay = crypto::Ed25519KeyPair::FromSecret(std::move(relay.key)),
       .relay_key_id = relay.id,
       .audit_key_id = audit.id,
@@ -296,9 +307,10 @@ absl::StatusOr<LoadedVaultKeys> LoadKeys(const KeyDirectory& keys) {
 }
 
 // --rotate NAME. The previous key stays in the keys directory. A rotated KEK
-// takes effect at the next start, which re-wraps every case key under it
-// before serving. The pseudonym key is refused: pseudonyms and intake
-// de-duplication are keyed by it, and re-keying them is not implemented.
+// or pseudonym key takes effect at the next start, which re-wraps every case
+// key (RewrapCaseKeys) and re-keys every case's pseudonyms and
+// de-duplication marks (RekeyPseudonyms) under the current keys before
+// serving.
 absl::Status Rotate(const KeyDirectory& keys, const std::string& name) {
   if (name == kIntakeKeyName) {
     LB_ASSIGN_OR_RETURN(auto k, keys.Rotate<crypto::X25519SecretKey>(name));
@@ -313,12 +325,12 @@ absl::Status Rotate(const KeyDirectory& keys, const std::string& name) {
     std::cout << "rotated " << name << " key_id=" << k.id
               << " (case keys are re-wrapped at the next start)\n";
   } else if (name == kPseudonymKeyName) {
-    return absl::FailedPreconditionError(
-        "--rotate " + name + ": refused; pseudonyms and de-duplication are keyed by it " +
-        "(re-keying them is not implemented)");
+    LB_ASSIGN_OR_RETURN(auto k, keys.Rotate<crypto::MacKey>(name));
+    std::cout << "rotated " << name << " key_id=" << k.id
+              << " (pseudonyms are re-keyed at the next start)\n";
   } else {
     return absl::InvalidArgumentError("--rotate: unknown key \"" + name +
-                                      "\" (intake, kek, audit-signing, relay)");
+                                      "\" (intake, kek, audit-signing, pseudonym, relay)");
   }
   LogEvent(LogLevel::kInfo, "key_rotated", {{"name", name}, {"keys_dir", keys.path()}});
   std::cout << std::flush;
@@ -412,6 +424,11 @@ absl::Status Run(const VaultCommandLine& cmd, const sigset_t& signals) {
   LB_ASSIGN_OR_RETURN(KeyDirectory keys_dir, KeyDirectory::Open(cmd.keys_dir));
   if (!cmd.rotate.empty()) return Rotate(keys_dir, cmd.rotate);
   LB_ASSIGN_OR_RETURN(LoadedVaultKeys keys, LoadKeys(keys_dir));
+  const std::string pseudonym_key_id = keys.pseudonym_key_id;
+  std::vector<std::string> previous_pseudonym_key_ids;
+  for (const auto& [id, key] : keys.vault.previous_pseudonym_keys) {
+    previous_pseudonym_key_ids.push_back(id);
+  }
   LogEvent(LogLevel::kInfo, "keys_loaded",
            {{"keys_dir", keys_dir.path()},
             {"intake_key_id", keys.vault.intake_key_id},
@@ -459,8 +476,21 @@ absl::Status Run(const VaultCommandLine& cmd, const sigset_t& signals) {
   LB_ASSIGN_OR_RETURN(
       std::unique_ptr<Vault> vault,
       Vault::Open(cmd.config, *stores, SystemClock::Instance(), std::move(keys.vault), *verifier));
+  LB_ASSIGN_OR_RETURN(uint64_t exported, vault->ExportPendingCheckpoints());
+  if (exported > 0) LogEvent(LogLevel::kInfo, "checkpoints_exported", {{"count", exported}});
   LB_ASSIGN_OR_RETURN(uint64_t rewrapped, vault->RewrapCaseKeys());
   if (rewrapped > 0) LogEvent(LogLevel::kInfo, "case_keys_rewrapped", {{"count", rewrapped}});
+  LB_ASSIGN_OR_RETURN(uint64_t rekeyed, vault->RekeyPseudonyms());
+  if (rekeyed > 0 || !previous_pseudonym_key_ids.empty()) {
+    LogEvent(LogLevel::kInfo, "pseudonyms_rekeyed",
+             {{"count", rekeyed}, {"pseudonym_key_id", pseudonym_key_id}});
+  }
+  for (const std::string& id : previous_pseudonym_key_ids) {
+    LogEvent(LogLevel::kWarn, "previous_pseudonym_key_present",
+             {{"key_id", id},
+              {"advice", "re-keying finished: delete " + keys_dir.path() + "/" + kPseudonymKeyName +
+                             "." + id + ".key"}});
+  }
 
   grpc::ServerBuilder builder;
   int port = 0;

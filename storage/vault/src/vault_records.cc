@@ -259,6 +259,9 @@ void VaultBatch::DeleteCaseKey(std::string_view case_id) {
 void VaultBatch::PutSeen(std::string_view key, const SeenRecord& record) {
   ops_.push_back({Family::kIntakeSeen, std::string(key), EncodeSeen(record)});
 }
+void VaultBatch::DeleteSeen(std::string_view key) {
+  ops_.push_back({Family::kIntakeSeen, std::string(key), std::nullopt});
+}
 void VaultBatch::PutStaff(const StaffRecord& record) {
   ops_.push_back({Family::kStaff, record.staff_id, EncodeStaff(record)});
 }

@@ -8,6 +8,9 @@
 //   RocksDbVaultStores stores = ...;              // letterbox/storage/vault/rocksdb_vault_store.h
 //   LB_ASSIGN_OR_RETURN(auto vault, Vault::Open(config, stores, SystemClock::Instance(),
 //                                               std::move(keys), franking_verifier));
+//   // At every start, before serving: data left under rotated-out keys moves to the current ones.
+//   LB_RETURN_IF_ERROR(vault->RewrapCaseKeys().status());
+//   LB_RETURN_IF_ERROR(vault->RekeyPseudonyms().status());
 //   grpc::ServerBuilder builder;
 //   builder.AddListeningPort(config.listen_address, grpc::InsecureServerCredentials());
 //   builder.RegisterService(vault->service());
@@ -58,8 +61,13 @@ struct VaultKeys {
   std::vector<std::pair<std::string, crypto::AeadKey>> previous_keks;
   // Signs audit checkpoints.
   crypto::Ed25519KeyPair audit_signing;
-  // Keys the pseudonyms of account ids shown in the queue.
+  // Keys the pseudonyms of account ids shown in the queue and the intake
+  // de-duplication marks.
   crypto::MacKey pseudonym_key;
+  std::string pseudonym_key_id = {};  // 0..64 bytes, named in audit entries
+  // Pseudonym keys retired by rotation, with their ids. RekeyPseudonyms()
+  // uses them only to delete the de-duplication marks made under them.
+  std::vector<std::pair<std::string, crypto::MacKey>> previous_pseudonym_keys = {};
 };
 
 // Every vault limit and setting with its safe default (docs/vault.md table).
@@ -196,13 +204,40 @@ class Vault {
   // its audit entry). Returns how many cases were expired. Thread-safe.
   [[nodiscard]] absl::StatusOr<uint64_t> ExpireCases();
 
+  // Appends to checkpoint_export_path every stored checkpoint newer than the
+  // file's last line (a crash between SignCheckpoint's store and its export
+  // leaves one unexported) and returns how many. 0 without an export path.
+  // Call at start, before the periodic SignCheckpoint. Thread-safe.
+  [[nodiscard]] absl::StatusOr<uint64_t> ExportPendingCheckpoints();
+
   // Re-wraps every case data key still wrapped under a previous KEK under the
-  // current one: one synced, audited batch per case, so a crash leaves each
-  // case under exactly one known KEK. Returns how many were re-wrapped.
-  // INTERNAL if a case key names a KEK the vault does not hold (nothing of
-  // that case is changed); the previous KEK file may be deleted only after
-  // this has returned OK.
+  // current one: one audited batch per case, so a crash leaves each case
+  // under exactly one known KEK, then one synced "RewrapCaseKeys" audit entry
+  // that makes them all durable. Returns how many were re-wrapped. INTERNAL
+  // if a case key names a KEK the vault does not hold (nothing of that case
+  // is changed); the previous KEK file may be deleted only after this has
+  // returned OK.
   [[nodiscard]] absl::StatusOr<uint64_t> RewrapCaseKeys();
+
+  // Re-keys every live case whose pseudonyms were made under a previous
+  // pseudonym key: decrypts its content, recomputes the reporter and sender
+  // pseudonyms under the current key, and in one audited batch per case
+  // stores them, deletes the case's de-duplication marks made under every
+  // previous key and writes them under the current key; one synced
+  // "RekeyPseudonyms" audit entry at the end makes them all durable. A case whose
+  // pseudonyms already match (migrated before, or never under another key)
+  // is left alone, so the call is idempotent and resumes after a crash; a
+  // case whose data key has been shredded is skipped. Every call decrypts
+  // every live case once. Returns how many cases were re-keyed. An error
+  // stops the migration with the cases before it re-keyed and the rest
+  // unchanged: the store's error, DATA_LOSS naming a case whose content does
+  // not decrypt or parse, INTERNAL for a data key under an unknown KEK.
+  //
+  // Call it before the service, intake and ExpireCases run (the binary does,
+  // at start): it rewrites case records and marks without the locks they
+  // take, and a report ingested before its case is re-keyed is de-duplicated
+  // only against marks under the current key.
+  [[nodiscard]] absl::StatusOr<uint64_t> RekeyPseudonyms();
 
   // The audit public key (for verifiers).
   [[nodiscard]] const crypto::Ed25519PublicKey& audit_public_key() const;

@@ -151,6 +151,8 @@ class VaultBatch {
   void PutCaseKey(const WrappedCaseKey& key);
   void DeleteCaseKey(std::string_view case_id);
   void PutSeen(std::string_view key, const SeenRecord& record);
+  // Removes a de-duplication mark; a key that is absent is no error.
+  void DeleteSeen(std::string_view key);
   void PutStaff(const StaffRecord& record);
   void PutGrant(const GrantRecord& record);
   void PutCheckpoint(const Checkpoint& checkpoint);
