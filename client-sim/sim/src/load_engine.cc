@@ -14,11 +14,15 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "letterbox/client/device_crypto.h"
+#include "letterbox/crypto/double_ratchet.h"
 #include "letterbox/crypto/franking.h"
 #include "letterbox/crypto/random.h"
 #include "letterbox/crypto/sealed_box.h"
+#include "letterbox/sim/load_crypto.h"
 #include "letterbox/sim/open_loop.h"
 #include "letterbox/sim/raw_client.h"
 #include "text.h"
@@ -34,6 +38,8 @@ constexpr size_t kAckBatch = 64;
 constexpr std::chrono::milliseconds kAckFlushInterval(100);
 constexpr uint32_t kNoopStreamCount = 1'000'000;
 constexpr std::string_view kCommitContext = "letterbox.sim.load";
+// One-time prekeys each device publishes at set-up (one upload call).
+constexpr uint32_t kOneTimePrekeys = 100;
 
 // Nanoseconds on the steady clock since the first call: the one clock of
 // every send start, intended time and receive time in this process.
@@ -50,13 +56,6 @@ void SleepUntilNs(int64_t target_ns) {
 }
 
 int64_t ToNs(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
-
-void PutU64(std::string& out, size_t offset, uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[offset + static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-}
 
 uint64_t GetU64(std::string_view in, size_t offset) {
   uint64_t v = 0;
@@ -133,6 +132,71 @@ struct UnaryCall {
   Response response;
 };
 
+// A simulated device's end-to-end state (CryptoMode::kReal). Seal runs on
+// the thread issuing a send, Open on the thread receiving an envelope; both
+// under `mu`, which is never held across a gRPC call.
+struct RealDevice {
+  explicit RealDevice(crypto::Random& random) : crypto(random) {}
+
+  // Set by SetUp before any call can read it; read-only afterwards.
+  client::DeviceAddress address;
+  absl::Mutex mu;
+  client::DeviceCrypto crypto ABSL_GUARDED_BY(mu);
+  // Sends waiting for the bundle being claimed for a peer (device index):
+  // the first send to a peer without a session claims, later ones queue.
+  absl::flat_hash_map<int, std::vector<Op>> awaiting_bundle ABSL_GUARDED_BY(mu);
+  // Per sender (device index): one past the highest op index verified.
+  absl::flat_hash_map<int, uint64_t> next_index_from ABSL_GUARDED_BY(mu);
+};
+
+// Engine-wide counts behind CryptoFigures; a run reports the difference.
+struct CryptoCounters {
+  std::atomic<uint64_t> sealed{0};
+  std::atomic<uint64_t> prekey_messages{0};
+  std::atomic<uint64_t> sealed_bytes{0};
+  std::atomic<uint64_t> seal_failures{0};
+  std::atomic<uint64_t> bundle_claims{0};
+  std::atomic<uint64_t> claim_failures{0};
+  std::atomic<uint64_t> opened{0};
+  std::atomic<uint64_t> decrypt_failures{0};
+  std::array<std::atomic<uint64_t>, kStatusCodes> decrypt_codes{};
+  std::atomic<uint64_t> corrupted{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> out_of_order{0};
+};
+
+// `now` minus `before` (counts since `before` was taken).
+CryptoFigures CryptoSince(CryptoFigures now, const CryptoFigures& before) {
+  CryptoFigures& f = now;
+  f.sealed -= before.sealed;
+  f.prekey_messages -= before.prekey_messages;
+  f.sealed_bytes -= before.sealed_bytes;
+  f.seal_failures -= before.seal_failures;
+  f.bundle_claims -= before.bundle_claims;
+  f.claim_failures -= before.claim_failures;
+  f.opened -= before.opened;
+  f.decrypt_failures -= before.decrypt_failures;
+  for (const auto& [code, n] : before.decrypt_failures_by_code) {
+    f.decrypt_failures_by_code[code] -= n;
+    if (f.decrypt_failures_by_code[code] == 0) f.decrypt_failures_by_code.erase(code);
+  }
+  f.corrupted -= before.corrupted;
+  f.duplicates -= before.duplicates;
+  f.out_of_order -= before.out_of_order;
+  return now;
+}
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+crypto::IdentityKeyPair CloneIdentity(const crypto::IdentityKeyPair& id) {
+  return crypto::IdentityKeyPair{
+      .signing = {.public_key = id.signing.public_key, .secret_key = id.signing.secret_key.Clone()},
+      .dh = {.public_key = id.dh.public_key, .secret_key = id.dh.secret_key.Clone()},
+      .dh_signature = id.dh_signature};
+}
+
 }  // namespace
 
 namespace {
@@ -149,8 +213,15 @@ struct LoadEngine::Impl {
   std::vector<std::unique_ptr<Subscriber>> subscribers;
   bool set_up = false;
 
-  std::vector<std::string> ciphertexts;
-  std::vector<std::string> commitments;
+  std::vector<std::string> ciphertexts;  // kSynthetic
+  std::vector<std::string> commitments;  // kSynthetic
+  // kReal: one per device, in device order; empty with kSynthetic.
+  std::vector<std::unique_ptr<RealDevice>> real;
+  std::unique_ptr<LoadBodies> bodies;
+  // Account id (16 bytes) -> device index; written by SetUp only.
+  absl::flat_hash_map<std::string, int> device_by_account;
+  CryptoCounters crypto_counts;
+  std::optional<SessionSetUp> session_setup;
   std::vector<std::string> sealed_reports;
   std::string noop_payload;
   uint64_t id_salt = 0;
@@ -183,6 +254,15 @@ struct LoadEngine::Impl {
   void IssueClosed(RunState* run);
   void Finish(const Op& op, const grpc::Status& status);
   void StartSend(const Op& op);
+  void StartRealSend(const Op& op);
+  void ClaimSession(int sender, int recipient);
+  void OnSessionClaim(int sender, int recipient, absl::StatusOr<crypto::PrekeyBundle> bundle);
+  void SendSealed(const Op& op, int sender, int recipient, const client::MessageId& id,
+                  absl::StatusOr<client::SealedMessage> sealed);
+  // Opens and checks an envelope `device` received (kReal); true if verified.
+  bool OpenEnvelope(int device, const v1::Envelope& envelope);
+  [[nodiscard]] CryptoFigures CryptoSnapshot() const;
+  [[nodiscard]] absl::Status StartSessions();
   void StartFetch(const Op& op);
   void StartClaim(const Op& op);
   void StartReport(const Op& op);
@@ -214,7 +294,9 @@ class Subscriber final : public grpc::ClientReadReactor<v1::Envelope> {
 
   void OnReadDone(bool ok) override {
     if (!ok) return;
-    engine_->RecordDelivery(envelope_.message_id(), NowNs());
+    if (engine_->real.empty() || engine_->OpenEnvelope(device_, envelope_)) {
+      engine_->RecordDelivery(envelope_.message_id(), NowNs());
+    }
     std::vector<uint64_t> batch;
     {
       absl::MutexLock lock(&mu_);
@@ -386,14 +468,15 @@ void LoadEngine::Impl::Finish(const Op& op, const grpc::Status& status) {
 }
 
 void LoadEngine::Impl::StartSend(const Op& op) {
+  if (!real.empty()) {
+    StartRealSend(op);
+    return;
+  }
   auto* call = new UnaryCall<v1::SendRequest, v1::SendResponse>;
   call->op = op;
   const int sender = SenderFor(op.index);
   const int recipient = PeerFor(sender, op.index);
-  std::string id(16, '\0');
-  PutU64(id, 0, static_cast<uint64_t>(op.intended_ns));
-  PutU64(id, 8, op.index ^ id_salt);
-  call->request.set_message_id(std::move(id));
+  call->request.set_message_id(LoadMessageId(op.intended_ns, op.index, id_salt).str());
   *call->request.mutable_recipient() = devices[static_cast<size_t>(recipient)].Address();
   call->request.set_ciphertext(ciphertexts[op.index % ciphertexts.size()]);
   call->request.set_franking_commitment(commitments[op.index % commitments.size()]);
@@ -404,6 +487,242 @@ void LoadEngine::Impl::StartSend(const Op& op) {
                                                Finish(call->op, status);
                                                delete call;
                                              });
+}
+
+void LoadEngine::Impl::StartRealSend(const Op& op) {
+  const int sender = SenderFor(op.index);
+  const int recipient = PeerFor(sender, op.index);
+  RealDevice& device = *real[static_cast<size_t>(sender)];
+  const client::DeviceAddress& peer = real[static_cast<size_t>(recipient)]->address;
+  const client::MessageId id = LoadMessageId(op.intended_ns, op.index, id_salt);
+  absl::StatusOr<client::SealedMessage> sealed;
+  bool claim = false;
+  {
+    absl::MutexLock lock(&device.mu);
+    if (!device.crypto.HasSession(peer)) {
+      std::vector<Op>& waiting = device.awaiting_bundle[recipient];
+      waiting.push_back(op);
+      if (waiting.size() > 1) return;  // the first one's claim is on its way
+      claim = true;
+    } else {
+      sealed = SealLoadMessage(
+          device.crypto, *bodies, peer,
+          {op.index, static_cast<uint32_t>(sender), static_cast<uint32_t>(recipient)}, id, nullptr);
+    }
+  }
+  if (claim) {
+    ClaimSession(sender, recipient);
+    return;
+  }
+  SendSealed(op, sender, recipient, id, std::move(sealed));
+}
+
+void LoadEngine::Impl::ClaimSession(int sender, int recipient) {
+  crypto_counts.bundle_claims.fetch_add(1, std::memory_order_relaxed);
+  auto* call = new UnaryCall<v1::ClaimBundleRequest, v1::ClaimBundleResponse>;
+  *call->request.mutable_target() = devices[static_cast<size_t>(recipient)].Address();
+  SetDeadline(call->context, config.deadline);
+  devices[static_cast<size_t>(sender)].session.Attach(call->context);
+  ClientFor(sender).keys().async()->ClaimBundle(
+      &call->context, &call->request, &call->response,
+      [this, call, sender, recipient](grpc::Status status) {
+        absl::StatusOr<crypto::PrekeyBundle> bundle =
+            status.ok() ? BundleFromProto(call->response)
+                        : absl::StatusOr<crypto::PrekeyBundle>(ToAbsl(status));
+        delete call;
+        OnSessionClaim(sender, recipient, std::move(bundle));
+      });
+}
+
+void LoadEngine::Impl::OnSessionClaim(int sender, int recipient,
+                                      absl::StatusOr<crypto::PrekeyBundle> bundle) {
+  if (!bundle.ok()) crypto_counts.claim_failures.fetch_add(1, std::memory_order_relaxed);
+  RealDevice& device = *real[static_cast<size_t>(sender)];
+  const client::DeviceAddress& peer = real[static_cast<size_t>(recipient)]->address;
+  std::vector<Op> waiting;
+  std::vector<client::MessageId> ids;
+  std::vector<absl::StatusOr<client::SealedMessage>> sealed;
+  {
+    absl::MutexLock lock(&device.mu);
+    auto node = device.awaiting_bundle.extract(recipient);
+    if (!node.empty()) waiting = std::move(node.mapped());
+    if (bundle.ok()) {
+      // The first Seal starts the session from the bundle (unless a PREKEY
+      // message from the peer started one meanwhile); the rest use it.
+      for (const Op& op : waiting) {
+        ids.push_back(LoadMessageId(op.intended_ns, op.index, id_salt));
+        sealed.push_back(SealLoadMessage(
+            device.crypto, *bodies, peer,
+            {op.index, static_cast<uint32_t>(sender), static_cast<uint32_t>(recipient)}, ids.back(),
+            &*bundle));
+      }
+    }
+  }
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    if (bundle.ok()) {
+      SendSealed(waiting[i], sender, recipient, ids[i], std::move(sealed[i]));
+    } else {
+      Finish(waiting[i], ToGrpc(bundle.status()));
+    }
+  }
+}
+
+void LoadEngine::Impl::SendSealed(const Op& op, int sender, int recipient,
+                                  const client::MessageId& id,
+                                  absl::StatusOr<client::SealedMessage> sealed) {
+  if (!sealed.ok()) {
+    crypto_counts.seal_failures.fetch_add(1, std::memory_order_relaxed);
+    Finish(op, ToGrpc(sealed.status()));
+    return;
+  }
+  crypto_counts.sealed.fetch_add(1, std::memory_order_relaxed);
+  crypto_counts.sealed_bytes.fetch_add(sealed->ciphertext.size(), std::memory_order_relaxed);
+  if (sealed->prekey) crypto_counts.prekey_messages.fetch_add(1, std::memory_order_relaxed);
+  auto* call = new UnaryCall<v1::SendRequest, v1::SendResponse>;
+  call->op = op;
+  call->request.set_message_id(id.data(), id.size());
+  *call->request.mutable_recipient() = devices[static_cast<size_t>(recipient)].Address();
+  call->request.set_ciphertext(sealed->ciphertext.data(), sealed->ciphertext.size());
+  call->request.set_franking_commitment(sealed->commitment.data(), sealed->commitment.size());
+  SetDeadline(call->context, config.deadline);
+  devices[static_cast<size_t>(sender)].session.Attach(call->context);
+  ClientFor(sender).messages().async()->Send(&call->context, &call->request, &call->response,
+                                             [this, call](grpc::Status status) {
+                                               Finish(call->op, status);
+                                               delete call;
+                                             });
+}
+
+bool LoadEngine::Impl::OpenEnvelope(int device, const v1::Envelope& envelope) {
+  ReceiveVerdict verdict;
+  auto sender = device_by_account.find(envelope.sender().account_id());
+  if (sender == device_by_account.end() ||
+      real[static_cast<size_t>(sender->second)]->address.device_id !=
+          envelope.sender().device_id()) {
+    verdict.outcome = ReceiveOutcome::kDecryptFailed;
+    verdict.code = absl::StatusCode::kNotFound;  // not one of this engine's devices
+  } else {
+    RealDevice& recipient = *real[static_cast<size_t>(device)];
+    const int from = sender->second;
+    absl::MutexLock lock(&recipient.mu);
+    verdict = OpenLoadMessage(recipient.crypto, *bodies, real[static_cast<size_t>(from)]->address,
+                              {static_cast<uint32_t>(from), static_cast<uint32_t>(device), id_salt},
+                              envelope);
+    if (verdict.outcome == ReceiveOutcome::kVerified) {
+      uint64_t& next = recipient.next_index_from[from];
+      if (verdict.index + 1 < next) {
+        crypto_counts.out_of_order.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        next = verdict.index + 1;
+      }
+    }
+  }
+  switch (verdict.outcome) {
+    case ReceiveOutcome::kVerified:
+      crypto_counts.opened.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    case ReceiveOutcome::kDuplicate:
+      crypto_counts.duplicates.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    case ReceiveOutcome::kCorrupted:
+      crypto_counts.corrupted.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    case ReceiveOutcome::kDecryptFailed:
+      break;
+  }
+  crypto_counts.decrypt_failures.fetch_add(1, std::memory_order_relaxed);
+  const int code = static_cast<int>(verdict.code);
+  if (code >= 0 && code < kStatusCodes) {
+    crypto_counts.decrypt_codes[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+  }
+  return false;
+}
+
+CryptoFigures LoadEngine::Impl::CryptoSnapshot() const {
+  const CryptoCounters& c = crypto_counts;
+  CryptoFigures f;
+  f.mode = config.crypto;
+  f.sealed = c.sealed.load();
+  f.prekey_messages = c.prekey_messages.load();
+  f.sealed_bytes = c.sealed_bytes.load();
+  f.seal_failures = c.seal_failures.load();
+  f.bundle_claims = c.bundle_claims.load();
+  f.claim_failures = c.claim_failures.load();
+  f.opened = c.opened.load();
+  f.decrypt_failures = c.decrypt_failures.load();
+  for (int code = 0; code < kStatusCodes; ++code) {
+    if (const uint64_t n = c.decrypt_codes[static_cast<size_t>(code)].load(); n > 0) {
+      f.decrypt_failures_by_code[CodeName(static_cast<grpc::StatusCode>(code))] = n;
+    }
+  }
+  f.corrupted = c.corrupted.load();
+  f.duplicates = c.duplicates.load();
+  f.out_of_order = c.out_of_order.load();
+  return f;
+}
+
+absl::Status LoadEngine::Impl::StartSessions() {
+  const uint64_t sends = static_cast<uint64_t>(DeviceCount()) * (devices.size() - 1);
+  const int64_t started = NowNs();
+  const CryptoFigures before = CryptoSnapshot();
+  // An uncounted run of sends only, driven here (open_loop: Finish starts
+  // nothing), so the run machinery's counters and in-flight tracking apply.
+  runs.push_back(std::make_unique<RunState>());
+  RunState* run = runs.back().get();
+  run->workload = Workload::kMix;
+  run->open_loop = true;
+  run->start_ns = started;
+  run->measure_start_ns = std::numeric_limits<int64_t>::max();
+  const int64_t window = std::min<int64_t>(config.inflight, crypto::kRatchetMaxSkip);
+  SessionSetUp result;
+  result.sends = sends;
+  for (uint64_t issued = 0; issued < sends;) {
+    if (run->inflight.load(std::memory_order_relaxed) >= window) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      continue;
+    }
+    Op op;
+    op.run = run;
+    op.kind = OpKind::kSend;
+    op.index = next_index.fetch_add(1, std::memory_order_relaxed);
+    op.intended_ns = NowNs();
+    op.counted = false;
+    const int recipient = PeerFor(SenderFor(op.index), op.index);
+    if (recipient < config.subscribers) ++result.to_subscribers;
+    run->inflight.fetch_add(1, std::memory_order_relaxed);
+    run->all_issued.fetch_add(1, std::memory_order_relaxed);
+    StartSend(op);
+    ++issued;
+  }
+  const int64_t give_up = NowNs() + ToNs(config.deadline + absl::Seconds(5));
+  while (run->inflight.load() > 0 && NowNs() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (run->inflight.load() > 0) {
+    return absl::DeadlineExceededError(
+        "session set-up: sends still in flight after their deadline");
+  }
+  result.errors = run->all_errors.load();
+  // The subscribed recipients open theirs (X3DH as responder) as they arrive.
+  auto received = [&] {
+    const CryptoFigures now = CryptoSince(CryptoSnapshot(), before);
+    return now.opened + now.decrypt_failures + now.corrupted + now.duplicates;
+  };
+  const uint64_t expected = result.to_subscribers;
+  const int64_t wait_until = NowNs() + ToNs(absl::Seconds(30));
+  while (received() < expected && NowNs() < wait_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  result.received = received();
+  result.crypto = CryptoSince(CryptoSnapshot(), before);
+  result.seconds = static_cast<double>(NowNs() - started) / 1e9;
+  session_setup = std::move(result);
+  if (session_setup->errors == sends) {
+    return absl::UnavailableError(Cat("session set-up: all ", sends, " sends failed (",
+                                      session_setup->crypto.claim_failures, " claim failures, ",
+                                      session_setup->crypto.seal_failures, " seal failures)"));
+  }
+  return absl::OkStatus();
 }
 
 void LoadEngine::Impl::StartFetch(const Op& op) {
@@ -420,10 +739,11 @@ void LoadEngine::Impl::StartFetch(const Op& op) {
           delete call;
           return;
         }
-        // The fetch operation is Fetch then Ack of what it returned.
+        // The fetch operation is Fetch (opening what it returned) then Ack.
         auto* ack = new UnaryCall<v1::AckRequest, v1::AckResponse>;
         ack->op = call->op;
         for (const v1::Envelope& e : call->response.envelopes()) {
+          if (!real.empty()) (void)OpenEnvelope(device, e);
           ack->request.add_envelope_ids(e.envelope_id());
         }
         delete call;
@@ -530,7 +850,10 @@ void LoadEngine::Impl::DrainOnce(const std::atomic<bool>& stop) {
       SetDeadline(ack_context, config.deadline);
       d.session.Attach(ack_context);
       v1::AckRequest ack;
-      for (const v1::Envelope& e : response.envelopes()) ack.add_envelope_ids(e.envelope_id());
+      for (const v1::Envelope& e : response.envelopes()) {
+        if (!real.empty()) (void)OpenEnvelope(device, e);
+        ack.add_envelope_ids(e.envelope_id());
+      }
       v1::AckResponse ack_response;
       drain_rpcs.fetch_add(1);
       if (!client.messages().Ack(&ack_context, ack, &ack_response).ok()) break;
@@ -643,6 +966,24 @@ absl::StatusOr<std::unique_ptr<LoadEngine>> LoadEngine::Create(EngineConfig conf
   }
   if (config.subscribers < 0) config.subscribers = std::max(1, config.devices / 4);
   config.subscribers = std::min(config.subscribers, config.devices);
+  if (config.crypto == CryptoMode::kAuto) {
+    config.crypto = config.subscribers > 0 && config.mix.weight(OpKind::kSend) > 0
+                        ? CryptoMode::kReal
+                        : CryptoMode::kSynthetic;
+  }
+  if (config.crypto == CryptoMode::kReal) {
+    if (config.devices < 2) {
+      return absl::InvalidArgumentError("--crypto real needs --devices 2 or more");
+    }
+    // Every message still on its way may put a later one of the same chain
+    // that much further ahead; the ratchet refuses more than kRatchetMaxSkip.
+    if (config.rate <= 0 && config.inflight > static_cast<int>(crypto::kRatchetMaxSkip)) {
+      return absl::InvalidArgumentError(
+          Cat("--inflight must be at most ", crypto::kRatchetMaxSkip,
+              " with --crypto real (the Double Ratchet's skip bound)"));
+    }
+    config.max_outstanding = std::min(config.max_outstanding, crypto::kRatchetMaxSkip);
+  }
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
   const EngineConfig& c = impl->config;
@@ -651,6 +992,9 @@ absl::StatusOr<std::unique_ptr<LoadEngine>> LoadEngine::Create(EngineConfig conf
     impl->clients.push_back(std::make_unique<RawClient>(channel));
   }
   impl->noop_payload = RandomString(c.payload);
+  if (c.crypto == CryptoMode::kReal) {
+    impl->bodies = std::make_unique<LoadBodies>(c.payload, crypto::SystemRandom::Instance());
+  }
   std::string salt = RandomString(8);
   impl->id_salt = GetU64(salt, 0);
   return std::unique_ptr<LoadEngine>(new LoadEngine(std::move(impl)));
@@ -664,9 +1008,48 @@ absl::Status LoadEngine::SetUp() {
   setup.jurisdiction = c.jurisdiction;
   setup.deadline = c.deadline;
   const int64_t started = NowNs();
+  const bool real = c.crypto == CryptoMode::kReal;
+  crypto::Random& rng = crypto::SystemRandom::Instance();
   // Registration is throttled per address, so it is sequential and retried.
   for (int i = 0; i < c.devices; ++i) {
-    absl::StatusOr<SimDevice> device = e.ClientFor(i).CreateDevice(setup);
+    absl::StatusOr<SimDevice> device;
+    if (!real) {
+      device = e.ClientFor(i).CreateDevice(setup);
+    } else {
+      // The device registers its DeviceCrypto's identity and publishes that
+      // object's signed prekey and one-time prekeys, as letterbox_client's
+      // Device does; their secrets never leave the DeviceCrypto.
+      auto owned = std::make_unique<RealDevice>(rng);
+      RealDevice& r = *owned;
+      client::SignedPrekeyPublic spk;
+      std::vector<crypto::OneTimePrekeyPublic> one_time;
+      crypto::IdentityKeyPair identity;
+      {
+        absl::MutexLock lock(&r.mu);
+        spk = r.crypto.RotateSignedPrekey();
+        one_time = r.crypto.GenerateOneTimePrekeys(kOneTimePrekeys);
+        identity = CloneIdentity(r.crypto.identity());
+      }
+      SetupOptions keyless = setup;
+      keyless.one_time_prekeys = 0;
+      keyless.upload_signed_prekey = false;
+      device = e.ClientFor(i).CreateDevice(keyless, std::move(identity));
+      if (device.ok()) {
+        absl::Status uploaded = e.ClientFor(i).UploadPublishedKeys(
+            *device, spk.id, spk.public_key, spk.signature, one_time, c.deadline);
+        absl::StatusOr<client::AccountId> account =
+            client::AccountId::FromString(device->account_id);
+        if (!uploaded.ok()) {
+          device = uploaded;
+        } else if (!account.ok()) {
+          device = account.status();
+        } else {
+          r.address = client::DeviceAddress{*account, device->device_id};
+          e.device_by_account[device->account_id] = i;
+          e.real.push_back(std::move(owned));
+        }
+      }
+    }
     if (!device.ok()) {
       return absl::Status(device.status().code(),
                           Cat("setting up device ", i + 1, ": ", device.status().message()));
@@ -677,8 +1060,7 @@ absl::Status LoadEngine::SetUp() {
   for (int i = c.subscribers; i < c.devices; ++i) e.fetchers.push_back(i);
   if (e.fetchers.empty()) e.fetchers = e.subscribed;
 
-  crypto::Random& rng = crypto::SystemRandom::Instance();
-  for (uint32_t i = 0; i < kPoolSize; ++i) {
+  for (uint32_t i = 0; i < kPoolSize && !real; ++i) {
     const std::string plaintext = RandomString(c.payload);
     const crypto::FrankingKey key = crypto::NewFrankingKey(rng);
     e.commitments.push_back(
@@ -725,13 +1107,34 @@ absl::Status LoadEngine::SetUp() {
     }
     e.FlushAcks();
   });
-  e.set_up = true;
   if (c.progress) {
     std::cout << absl::StrFormat("set up %d devices (%d subscribed) in %.1f s\n", c.devices,
                                  c.subscribers, static_cast<double>(NowNs() - started) / 1e9)
               << std::flush;
   }
+  const uint64_t pairs = static_cast<uint64_t>(c.devices) * static_cast<uint64_t>(c.devices - 1);
+  if (real && c.start_sessions && pairs <= kMaxSessionSetUpSends) {
+    if (absl::Status s = e.StartSessions(); !s.ok()) return s;
+    if (c.progress) {
+      const SessionSetUp& p = *e.session_setup;
+      std::cout << absl::StrFormat(
+                       "started sessions: %llu sends (one per ordered pair; %llu bundle claims, "
+                       "%llu PREKEY) in %.1f s, %llu of %llu to subscribers opened, %llu errors\n",
+                       static_cast<unsigned long long>(p.sends),
+                       static_cast<unsigned long long>(p.crypto.bundle_claims),
+                       static_cast<unsigned long long>(p.crypto.prekey_messages), p.seconds,
+                       static_cast<unsigned long long>(p.received),
+                       static_cast<unsigned long long>(p.to_subscribers),
+                       static_cast<unsigned long long>(p.errors))
+                << std::flush;
+    }
+  }
+  e.set_up = true;
   return absl::OkStatus();
+}
+
+const std::optional<SessionSetUp>& LoadEngine::session_setup() const {
+  return impl_->session_setup;
 }
 
 absl::StatusOr<RunResult> LoadEngine::Run(Workload workload) {
@@ -753,6 +1156,7 @@ absl::StatusOr<RunResult> LoadEngine::Run(Workload workload) {
   const uint64_t drain_before = e.drain_rpcs.load();
   const uint64_t acks_before = e.ack_rpcs.load();
   const uint64_t ack_errors_before = e.ack_errors.load();
+  const CryptoFigures crypto_before = e.CryptoSnapshot();
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   const std::string label = workload == Workload::kNoop ? "noop" : "mix";
 
@@ -958,6 +1362,7 @@ absl::StatusOr<RunResult> LoadEngine::Run(Workload workload) {
   result.drain_rpcs = e.drain_rpcs.load() - drain_before;
   result.ack_rpcs = e.ack_rpcs.load() - acks_before;
   result.ack_errors = e.ack_errors.load() - ack_errors_before;
+  result.crypto = CryptoSince(e.CryptoSnapshot(), crypto_before);
   e.current.store(nullptr, std::memory_order_release);
   if (result.total.ok == 0) {
     std::string why = "no call succeeded";

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "letterbox/sim/load_engine.h"
 #include "letterbox/sim/modes.h"
 #include "letterbox/sim/report.h"
@@ -24,7 +25,7 @@ struct LoadOptions {
 // after printing help, 2 on bad options, -1 to go on.
 int ParseLoadOptions(int argc, char** argv, bool ceiling_mode, LoadOptions* options) {
   std::string inflight, rate, duration = "10s", messages, warmup = "2s",
-                              mix = "send=80,fetch=10,claim=5,report=5", deadline = "10s";
+                              mix = "send=80,fetch=10,claim=5,report=5", deadline = "10s", crypto;
   EngineConfig& c = options->config;
   po::options_description desc(ceiling_mode ? "letterbox-sim ceiling options"
                                             : "letterbox-sim load options");
@@ -38,7 +39,7 @@ int ParseLoadOptions(int argc, char** argv, bool ceiling_mode, LoadOptions* opti
       ("duration", po::value(&duration)->default_value("10s"), "measured window, e.g. 10s")
       ("messages", po::value(&messages), "measure this many operations instead of a duration")
       ("warmup", po::value(&warmup)->default_value("2s"), "warm-up before the window (excluded from figures)")
-      ("payload", po::value(&c.payload)->default_value(256), "ciphertext / no-op payload bytes")
+      ("payload", po::value(&c.payload)->default_value(256), "no-op payload / synthetic ciphertext bytes; with --crypto real the filler after a 16-byte header in each sealed body")
       ("deadline", po::value(&deadline)->default_value("10s"), "deadline of every call")
       ("out", po::value(&options->out), "directory for <mode>.json and <mode>.csv")
       ("server-pid", po::value(&c.server_pid)->default_value(0), "server process id, for its CPU per op")
@@ -48,8 +49,10 @@ int ParseLoadOptions(int argc, char** argv, bool ceiling_mode, LoadOptions* opti
         ("devices", po::value(&c.devices)->default_value(64), "registered devices (senders and recipients)")
         ("subscribers", po::value(&c.subscribers)->default_value(-1), "devices that Subscribe for end-to-end latency (-1: devices/4)")
         ("mix", po::value(&mix)->default_value(mix), "operation weights: send, fetch, claim, report")
+        ("crypto", po::value(&crypto), "what sends carry: real (X3DH + Double Ratchet per message, every received envelope opened and checked) or synthetic (random ciphertext, real franking commitment); default real when the mix sends and --subscribers > 0, else synthetic")
         ("with-ceiling", po::bool_switch(&options->with_ceiling), "measure the transport ceiling first, in the same run")
         ("no-drain", "do not Fetch+Ack unsubscribed mailboxes in the background")
+        ("lazy-sessions", "--crypto real: start sessions on first contact during the run (ClaimBundle + X3DH inside the measured operations) instead of at set-up")
         ("max-outstanding", po::value(&c.max_outstanding)->default_value(100000), "open loop: cap on calls outstanding")
         ("jurisdiction", po::value(&c.jurisdiction)->default_value("JP"), "jurisdiction of the registered accounts");
   }
@@ -110,11 +113,19 @@ int ParseLoadOptions(int argc, char** argv, bool ceiling_mode, LoadOptions* opti
     }
     if (c.messages == 0) return fail("--messages must be at least 1");
   }
-  if (!ceiling_mode) {
+  if (ceiling_mode) {
+    c.crypto = CryptoMode::kSynthetic;  // no sends: nothing to seal
+  } else {
     absl::StatusOr<OpMix> m = ParseMix(mix);
     if (!m.ok()) return fail(std::string(m.status().message()));
     c.mix = *m;
     c.drain = vm.count("no-drain") == 0;
+    c.start_sessions = vm.count("lazy-sessions") == 0;
+    if (!crypto.empty()) {
+      absl::StatusOr<CryptoMode> mode = ParseCryptoMode(crypto);
+      if (!mode.ok()) return fail(std::string(mode.status().message()));
+      c.crypto = *mode;
+    }
   }
   c.progress = vm.count("quiet") == 0;
   return -1;
@@ -152,9 +163,16 @@ bool RunCeilings(LoadEngine& engine, LoadReport& report) {
   return true;
 }
 
+// abseil's mutex deadlock detection is a debugging aid that would tax every
+// per-device lock of the measuring client (the server turns it off too).
+void StopDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
 }  // namespace
 
 int RunLoad(int argc, char** argv) {
+  StopDeadlockDetection();
   LoadOptions options;
   if (int rc = ParseLoadOptions(argc, argv, /*ceiling_mode=*/false, &options); rc >= 0) return rc;
   absl::StatusOr<std::unique_ptr<LoadEngine>> engine = LoadEngine::Create(options.config);
@@ -178,10 +196,12 @@ int RunLoad(int argc, char** argv) {
   }
   report.load = *std::move(load);
   report.config = (*engine)->config();
+  report.session_setup = (*engine)->session_setup();
   return Finish(report, options.out);
 }
 
 int RunCeiling(int argc, char** argv) {
+  StopDeadlockDetection();
   LoadOptions options;
   if (int rc = ParseLoadOptions(argc, argv, /*ceiling_mode=*/true, &options); rc >= 0) return rc;
   absl::StatusOr<std::unique_ptr<LoadEngine>> engine = LoadEngine::Create(options.config);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "letterbox/crypto/encoding.h"
 #include "letterbox/crypto/random.h"
@@ -209,9 +210,57 @@ absl::Status RawClient::UploadKeys(const SimDevice& device, uint32_t count, uint
   return absl::OkStatus();
 }
 
+absl::Status RawClient::UploadPublishedKeys(const SimDevice& device, uint32_t signed_prekey_id,
+                                            const crypto::X25519PublicKey& signed_prekey,
+                                            const crypto::Ed25519Signature& signature,
+                                            std::span<const crypto::OneTimePrekeyPublic> one_time,
+                                            absl::Duration deadline) {
+  {
+    v1::UploadSignedPrekeyRequest request;
+    v1::SignedPrekey* out = request.mutable_signed_prekey();
+    out->set_key_id(signed_prekey_id);
+    out->set_public_key(signed_prekey.str());
+    out->set_signature(signature.str());
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    device.session.Attach(context);
+    v1::UploadSignedPrekeyResponse response;
+    if (absl::Status s =
+            Step("UploadSignedPrekey", keys_->UploadSignedPrekey(&context, request, &response));
+        !s.ok()) {
+      return s;
+    }
+  }
+  while (!one_time.empty()) {
+    const size_t batch = std::min<size_t>(one_time.size(), 100);
+    v1::UploadOneTimePrekeysRequest request;
+    for (const crypto::OneTimePrekeyPublic& k : one_time.first(batch)) {
+      v1::OneTimePrekey* otk = request.add_prekeys();
+      otk->set_key_id(k.id);
+      otk->set_public_key(k.public_key.str());
+    }
+    grpc::ClientContext context;
+    SetDeadline(context, deadline);
+    device.session.Attach(context);
+    v1::UploadOneTimePrekeysResponse response;
+    if (absl::Status s =
+            Step("UploadOneTimePrekeys", keys_->UploadOneTimePrekeys(&context, request, &response));
+        !s.ok()) {
+      return s;
+    }
+    one_time = one_time.subspan(batch);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SimDevice> RawClient::CreateDevice(const SetupOptions& options) {
+  return CreateDevice(options, crypto::IdentityKeyPair::Generate(crypto::SystemRandom::Instance()));
+}
+
+absl::StatusOr<SimDevice> RawClient::CreateDevice(const SetupOptions& options,
+                                                  crypto::IdentityKeyPair identity) {
   SimDevice device;
-  device.identity = crypto::IdentityKeyPair::Generate(crypto::SystemRandom::Instance());
+  device.identity = std::move(identity);
   device.jurisdiction = options.jurisdiction;
   v1::RegisterAccountResponse registered;
   grpc::Status status =

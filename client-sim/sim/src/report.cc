@@ -34,6 +34,30 @@ json FiguresJson(const OpFigures& f, double window) {
 
 json Optional(const std::optional<double>& v) { return v.has_value() ? json(*v) : json(nullptr); }
 
+json CryptoJson(const CryptoFigures& f) {
+  json codes = json::object();
+  for (const auto& [code, n] : f.decrypt_failures_by_code) codes[code] = n;
+  return json{{"mode", std::string(CryptoModeName(f.mode))},
+              {"sealed", f.sealed},
+              {"prekey_messages", f.prekey_messages},
+              {"mean_ciphertext_bytes", f.mean_ciphertext_bytes()},
+              {"seal_failures", f.seal_failures},
+              {"bundle_claims", f.bundle_claims},
+              {"claim_failures", f.claim_failures},
+              {"opened", f.opened},
+              {"decrypt_failures", f.decrypt_failures},
+              {"decrypt_failures_by_code", codes},
+              {"corrupted", f.corrupted},
+              {"duplicates", f.duplicates},
+              {"out_of_order", f.out_of_order}};
+}
+
+json SessionSetUpJson(const SessionSetUp& p) {
+  return json{
+      {"sends", p.sends},       {"errors", p.errors},   {"to_subscribers", p.to_subscribers},
+      {"received", p.received}, {"seconds", p.seconds}, {"crypto", CryptoJson(p.crypto)}};
+}
+
 json RunJson(const RunResult& r) {
   json ops = json::object();
   for (size_t k = 0; k < kOpKinds; ++k) {
@@ -58,7 +82,8 @@ json RunJson(const RunResult& r) {
         {"client_us_per_op", r.client_us_per_op()},
         {"server_us_per_op", Optional(r.server_us_per_op())}}},
       {"background",
-       {{"drain_rpcs", r.drain_rpcs}, {"ack_rpcs", r.ack_rpcs}, {"ack_errors", r.ack_errors}}}};
+       {{"drain_rpcs", r.drain_rpcs}, {"ack_rpcs", r.ack_rpcs}, {"ack_errors", r.ack_errors}}},
+      {"crypto", CryptoJson(r.crypto)}};
 }
 
 json StreamJson(const StreamResult& s) {
@@ -129,6 +154,32 @@ void PrintRun(std::ostream& out, std::string_view title, const RunResult& r) {
                            static_cast<unsigned long long>(r.drain_rpcs));
   }
   out << "\n";
+  if (r.label != "mix") return;
+  const CryptoFigures& f = r.crypto;
+  if (f.mode != CryptoMode::kReal) {
+    out << "crypto: synthetic (random ciphertext, real franking commitment over unrelated "
+           "plaintext; nothing sealed or opened: e2e figures are an upper bound)\n";
+    return;
+  }
+  out << absl::StrFormat(
+      "crypto: real (X3DH + Double Ratchet per message): %llu sealed (%llu PREKEY, mean "
+      "ciphertext %.0f B), %llu bundle claims; %llu opened and verified, decrypt_failures %llu, "
+      "corrupted %llu, duplicates %llu, out of order %llu",
+      static_cast<unsigned long long>(f.sealed), static_cast<unsigned long long>(f.prekey_messages),
+      f.mean_ciphertext_bytes(), static_cast<unsigned long long>(f.bundle_claims),
+      static_cast<unsigned long long>(f.opened),
+      static_cast<unsigned long long>(f.decrypt_failures),
+      static_cast<unsigned long long>(f.corrupted), static_cast<unsigned long long>(f.duplicates),
+      static_cast<unsigned long long>(f.out_of_order));
+  if (f.seal_failures > 0 || f.claim_failures > 0) {
+    out << absl::StrFormat("; seal failures %llu, claim failures %llu",
+                           static_cast<unsigned long long>(f.seal_failures),
+                           static_cast<unsigned long long>(f.claim_failures));
+  }
+  for (const auto& [code, n] : f.decrypt_failures_by_code) {
+    out << " " << code << "=" << n;
+  }
+  out << "\n";
 }
 
 void PrintStream(std::ostream& out, const StreamResult& s) {
@@ -160,8 +211,8 @@ void PrintReport(std::ostream& out, const LoadReport& report) {
   }
   out << ", payload " << c.payload << " B";
   if (report.load.has_value()) {
-    out << ", " << c.devices << " devices (" << c.subscribers << " subscribed), mix "
-        << c.mix.ToString();
+    out << ", crypto " << CryptoModeName(c.crypto) << ", " << c.devices << " devices ("
+        << c.subscribers << " subscribed), mix " << c.mix.ToString();
   }
   out << "\n";
   out << absl::StrFormat(
@@ -170,6 +221,21 @@ void PrintReport(std::ostream& out, const LoadReport& report) {
       LatencyHistogram::RelativeErrorBound() * 100);
   if (report.noop.has_value()) PrintRun(out, "ceiling: unary Noop", *report.noop);
   if (report.stream.has_value()) PrintStream(out, *report.stream);
+  if (report.session_setup.has_value()) {
+    const SessionSetUp& p = *report.session_setup;
+    out << absl::StrFormat(
+        "\nsessions started at set-up (not measured): %llu sends, one per ordered pair of "
+        "devices, in %.1f s: %llu bundle claims, %llu PREKEY; %llu of %llu to subscribers "
+        "opened (decrypt_failures %llu, corrupted %llu); %llu errors\n",
+        static_cast<unsigned long long>(p.sends), p.seconds,
+        static_cast<unsigned long long>(p.crypto.bundle_claims),
+        static_cast<unsigned long long>(p.crypto.prekey_messages),
+        static_cast<unsigned long long>(p.received),
+        static_cast<unsigned long long>(p.to_subscribers),
+        static_cast<unsigned long long>(p.crypto.decrypt_failures),
+        static_cast<unsigned long long>(p.crypto.corrupted),
+        static_cast<unsigned long long>(p.errors));
+  }
   if (report.load.has_value()) PrintRun(out, "load", *report.load);
   if (auto ratio = report.RatioToCeiling(); ratio.has_value()) {
     out << absl::StrFormat(
@@ -196,6 +262,7 @@ std::string ReportJson(const LoadReport& report) {
               {"payload_bytes", c.payload},
               {"deadline_seconds", absl::ToDoubleSeconds(c.deadline)},
               {"drain", c.drain},
+              {"crypto", std::string(CryptoModeName(c.crypto))},
               {"server_pid", c.server_pid > 0 ? json(c.server_pid) : json(nullptr)}};
   json doc{{"mode", report.mode},
            {"config", config},
@@ -205,6 +272,8 @@ std::string ReportJson(const LoadReport& report) {
              {"bins", LatencyHistogram::kBins},
              {"relative_error_bound", LatencyHistogram::RelativeErrorBound()}}}};
   doc["load"] = report.load.has_value() ? RunJson(*report.load) : json(nullptr);
+  doc["session_setup"] =
+      report.session_setup.has_value() ? SessionSetUpJson(*report.session_setup) : json(nullptr);
   json ceiling = json::object();
   ceiling["noop"] = report.noop.has_value() ? RunJson(*report.noop) : json(nullptr);
   ceiling["noop_stream"] = report.stream.has_value() ? StreamJson(*report.stream) : json(nullptr);

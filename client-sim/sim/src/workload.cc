@@ -33,6 +33,24 @@ absl::StatusOr<double> ParseNumber(std::string_view text, std::string_view what)
 
 std::string_view OpName(OpKind kind) { return kNames[static_cast<size_t>(kind)]; }
 
+std::string_view CryptoModeName(CryptoMode mode) {
+  switch (mode) {
+    case CryptoMode::kAuto:
+      return "auto";
+    case CryptoMode::kReal:
+      return "real";
+    case CryptoMode::kSynthetic:
+      return "synthetic";
+  }
+  return "auto";
+}
+
+absl::StatusOr<CryptoMode> ParseCryptoMode(std::string_view text) {
+  if (text == "real") return CryptoMode::kReal;
+  if (text == "synthetic") return CryptoMode::kSynthetic;
+  return absl::InvalidArgumentError(Cat("--crypto: expected real or synthetic, got '", text, "'"));
+}
+
 OpMix::OpMix() : OpMix(std::array<uint32_t, kOpKinds>{1, 0, 0, 0, 0}) {}
 
 OpMix::OpMix(const std::array<uint32_t, kOpKinds>& weights) : weights_(weights) {

@@ -10,6 +10,18 @@
 // subscriber subtracts it from its receive time on the same monotonic clock.
 // Warm-up operations run but are left out of every figure.
 //
+// With CryptoMode::kReal every device owns a client::DeviceCrypto (behind a
+// per-device lock) whose identity it registers and whose signed and one-time
+// prekeys it publishes; the first send from a device to a peer claims the
+// peer's bundle from the server (sends to that peer wait for the claim), and
+// every send is sealed (X3DH, then the Double Ratchet) on the thread that
+// issues it. SetUp normally makes those first contacts itself, so runs
+// measure established sessions. Every envelope the engine receives
+// (Subscribe, fetch ops, the drainer) is opened on the thread that received
+// it and its body checked (load_crypto.h); a delivery counts for the
+// end-to-end figures only once verified, and its latency includes the
+// decryption.
+//
 //   EngineConfig config;  config.server = "127.0.0.1:7443";
 //   LB_ASSIGN_OR_RETURN(auto engine, LoadEngine::Create(config));
 //   LB_RETURN_IF_ERROR(engine->SetUp());                  // devices, subscriptions
@@ -69,6 +81,15 @@ struct EngineConfig {
   std::string jurisdiction = "JP";
   // One-line progress every second on stdout.
   bool progress = true;
+  // What sends carry (workload.h). kAuto is resolved by Create; config()
+  // reports kReal or kSynthetic. With kReal, calls in flight are bounded by
+  // crypto::kRatchetMaxSkip, so messages still on their way can never put a
+  // later one more than the ratchet's skip bound ahead: a closed loop with
+  // more in flight is refused, an open loop's max_outstanding is clamped.
+  CryptoMode crypto = CryptoMode::kAuto;
+  // kReal: start every session at set-up (SetUp) rather than on first
+  // contact during the runs.
+  bool start_sessions = true;
 };
 
 enum class Workload { kMix, kNoop };
@@ -97,6 +118,46 @@ struct SecondSample {
   double e2e_p99_us = 0;
 };
 
+// The end-to-end crypto of one run (kReal), counted over the whole run,
+// warm-up and the wait for late deliveries included: these are correctness
+// counts, not rates. All zero with kSynthetic except `mode`.
+struct CryptoFigures {
+  CryptoMode mode = CryptoMode::kSynthetic;
+  uint64_t sealed = 0;           // sends sealed
+  uint64_t prekey_messages = 0;  // of those, PREKEY messages (carrying the X3DH header)
+  uint64_t sealed_bytes = 0;     // ciphertext bytes of the sealed sends
+  uint64_t seal_failures = 0;    // Seal refused (the send counts as failed)
+  uint64_t bundle_claims = 0;    // ClaimBundle calls made to start sessions
+  uint64_t claim_failures = 0;   // of those, failed (their waiting sends fail too)
+  uint64_t opened = 0;           // envelopes opened and verified
+  uint64_t decrypt_failures = 0;
+  std::map<std::string, uint64_t> decrypt_failures_by_code;  // "INVALID_ARGUMENT" -> n
+  uint64_t corrupted = 0;     // opened, but not the body that was sent
+  uint64_t duplicates = 0;    // opened before (ALREADY_EXISTS), not counted as failures
+  uint64_t out_of_order = 0;  // verified after a later send of the same sender to this recipient
+
+  [[nodiscard]] double mean_ciphertext_bytes() const {
+    return sealed == 0 ? 0 : static_cast<double>(sealed_bytes) / static_cast<double>(sealed);
+  }
+};
+
+// The session set-up pass of SetUp (CryptoMode::kReal): one send per
+// ordered pair of devices, before any run.
+struct SessionSetUp {
+  uint64_t sends = 0;   // D × (D − 1)
+  uint64_t errors = 0;  // sends that failed (seal, claim or the Send itself)
+  // Sends to subscribed devices, and how many of those had been opened
+  // (verified or not) when the pass stopped waiting.
+  uint64_t to_subscribers = 0;
+  uint64_t received = 0;
+  double seconds = 0;
+  CryptoFigures crypto;  // counted over the pass
+};
+
+// The most sends the session set-up pass makes; with more ordered pairs of
+// devices SetUp skips it and sessions start on first contact during runs.
+inline constexpr uint64_t kMaxSessionSetUpSends = 20'000;
+
 struct RunResult {
   std::string label;  // "mix" or "noop"
   bool open_loop = false;
@@ -111,6 +172,7 @@ struct RunResult {
   uint64_t drain_rpcs = 0;
   uint64_t ack_rpcs = 0;
   uint64_t ack_errors = 0;
+  CryptoFigures crypto;
   std::vector<SecondSample> series;
 
   [[nodiscard]] double achieved_rate() const {
@@ -137,18 +199,32 @@ struct StreamResult {
 
 class LoadEngine {
  public:
-  // Validates `config` (INVALID_ARGUMENT naming the option) and opens the
-  // channels. No call is made yet.
+  // Validates `config` (INVALID_ARGUMENT naming the option), resolves
+  // config.crypto and opens the channels. No call is made yet.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<LoadEngine>> Create(EngineConfig config);
   ~LoadEngine();
   LoadEngine(const LoadEngine&) = delete;
   LoadEngine& operator=(const LoadEngine&) = delete;
 
   // Registers config.devices devices (each with a signed prekey and 100
-  // one-time prekeys), fetches the vault key if the mix has reports, and
-  // starts the subscriptions. Needed before Run(Workload::kMix) only. The
-  // first failing step's status.
+  // one-time prekeys; with kReal, its DeviceCrypto's identity and prekeys),
+  // fetches the vault key if the mix has reports, and starts the
+  // subscriptions. Needed before Run(Workload::kMix) only. The first failing
+  // step's status.
+  //
+  // With kReal, config.start_sessions and at most kMaxSessionSetUpSends
+  // ordered pairs, it then
+  // starts the sessions the runs will use: one send per ordered pair of
+  // devices through the runs' own send path (ClaimBundle, X3DH, Seal),
+  // config.inflight at a time, then waits up to 30 s for the subscribed
+  // recipients to open theirs. The measured runs thus see the Double
+  // Ratchet's steady state instead of first contacts (whose X3DH cost the
+  // pass reports, session_setup()). UNAVAILABLE if every send of the pass
+  // failed.
   [[nodiscard]] absl::Status SetUp();
+
+  // The session set-up pass's figures; nullopt when it did not run.
+  [[nodiscard]] const std::optional<SessionSetUp>& session_setup() const;
 
   // One warm-up plus measured window of `workload`. UNAVAILABLE if not one
   // call succeeded (server down); FAILED_PRECONDITION if kMix before SetUp.

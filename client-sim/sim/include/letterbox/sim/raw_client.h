@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +108,10 @@ class RawClient {
   // per `options`, uploads a signed prekey and one-time prekeys. Any failed
   // step: that step's status, prefixed with its name.
   [[nodiscard]] absl::StatusOr<SimDevice> CreateDevice(const SetupOptions& options);
+  // The same for an identity made elsewhere (a client::DeviceCrypto's, whose
+  // own prekeys are then published with UploadPublishedKeys).
+  [[nodiscard]] absl::StatusOr<SimDevice> CreateDevice(const SetupOptions& options,
+                                                       crypto::IdentityKeyPair identity);
 
   // RegisterAccount, retried while throttled (RESOURCE_EXHAUSTED) for up to
   // options.throttle_wait. Returns the final gRPC status; fills `response`.
@@ -141,6 +146,15 @@ class RawClient {
   // first_id, first_id+1, ... for `device` (already logged in).
   [[nodiscard]] absl::Status UploadKeys(const SimDevice& device, uint32_t count, uint32_t first_id,
                                         bool signed_prekey, absl::Duration deadline);
+
+  // Uploads prekeys whose secrets are held elsewhere (a client::DeviceCrypto):
+  // the signed prekey `signed_prekey_id` / `signed_prekey` with its
+  // `signature`, then `one_time` in calls of at most 100, as the real client
+  // does. The first failing call's status, prefixed with its name.
+  [[nodiscard]] absl::Status UploadPublishedKeys(
+      const SimDevice& device, uint32_t signed_prekey_id,
+      const crypto::X25519PublicKey& signed_prekey, const crypto::Ed25519Signature& signature,
+      std::span<const crypto::OneTimePrekeyPublic> one_time, absl::Duration deadline);
 
   v1::AccountService::Stub& accounts() { return *accounts_; }
   v1::AuthService::Stub& auth() { return *auth_; }

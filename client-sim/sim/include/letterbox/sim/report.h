@@ -26,9 +26,10 @@ namespace letterbox::sim {
 struct LoadReport {
   std::string mode;  // "load" or "ceiling"
   EngineConfig config;
-  std::optional<RunResult> load;       // the mix (load mode)
-  std::optional<RunResult> noop;       // unary ceiling
-  std::optional<StreamResult> stream;  // streaming ceiling
+  std::optional<RunResult> load;              // the mix (load mode)
+  std::optional<RunResult> noop;              // unary ceiling
+  std::optional<StreamResult> stream;         // streaming ceiling
+  std::optional<SessionSetUp> session_setup;  // SetUp's session pass (--crypto real)
 
   // load achieved / noop achieved, when both ran.
   [[nodiscard]] std::optional<double> RatioToCeiling() const;

@@ -1,9 +1,11 @@
 // File: letterbox/sim/workload.h
 //
-// What a load run does: the operation mix and the textual forms of its
-// options (durations such as "10s", rates such as "5000/s").
+// What a load run does: the operation mix, what its sends carry, and the
+// textual forms of its options (durations such as "10s", rates such as
+// "5000/s").
 //
 //   LB_ASSIGN_OR_RETURN(OpMix mix, ParseMix("send=80,fetch=10,claim=5,report=5"));
+//   LB_ASSIGN_OR_RETURN(CryptoMode crypto, ParseCryptoMode("real"));
 //   OpKind k = mix.Pick(op_index);    // deterministic, proportions as weighted
 //   LB_ASSIGN_OR_RETURN(absl::Duration d, ParseDuration("2s"));
 //   LB_ASSIGN_OR_RETURN(double per_second, ParseRate("20000/s"));
@@ -50,6 +52,27 @@ class OpMix {
   std::array<uint32_t, kOpKinds> weights_{};
   uint32_t total_ = 0;
 };
+
+// What a load Send carries.
+enum class CryptoMode : uint8_t {
+  // Resolved when the engine is created: kReal if the mix sends and at least
+  // one device subscribes, kSynthetic otherwise.
+  kAuto = 0,
+  // A message sealed by the sender's client::DeviceCrypto (X3DH through the
+  // server's key directory, then the Double Ratchet), opened and checked by
+  // the recipient (load_crypto.h).
+  kReal = 1,
+  // Pooled random bytes as ciphertext with a real franking commitment over an
+  // unrelated random plaintext; nothing is opened.
+  kSynthetic = 2,
+};
+
+// "auto", "real", "synthetic".
+[[nodiscard]] std::string_view CryptoModeName(CryptoMode mode);
+
+// Parses "real" or "synthetic" (the command line never says "auto": leaving
+// the option out does). INVALID_ARGUMENT otherwise.
+[[nodiscard]] absl::StatusOr<CryptoMode> ParseCryptoMode(std::string_view text);
 
 // Parses "name=weight,..." with names send, fetch, claim, report and
 // non-negative integer weights (not necessarily summing to 100; omitted
