@@ -13,6 +13,8 @@ std::string ToHex(ByteView b) {
 
 absl::StatusOr<Bytes> FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) return absl::InvalidArgumentError("hex string has odd length");
+  // sodium_hex2bin's pointers must not be null, which an empty view's may be.
+  if (hex.empty()) return Bytes();
   Bytes out(hex.size() / 2);
   size_t out_len = 0;
   const char* end = nullptr;

@@ -34,6 +34,14 @@ std::string Str(ByteView b) { return ToString(b); }
 
 // ---- X25519 ----------------------------------------------------------------
 
+TEST_CASE("FromHex decodes hex and refuses odd lengths and non-hex characters") {
+  CHECK(FromHex("").value().empty());
+  CHECK(FromHex(std::string_view()).value().empty());
+  CHECK(FromHex("00ff7a").value() == Bytes{0x00, 0xff, 0x7a});
+  CHECK(FromHex("abc").status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(FromHex("zz").status().code() == absl::StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("X25519 gives both parties the same shared secret") {
   DeterministicRandom random(1);
   const auto alice = X25519KeyPair::Generate(random);
