@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "temp_dir.h"
+#include "support/process_harness.h"
 
 namespace letterbox::server {
 namespace {

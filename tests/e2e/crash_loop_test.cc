@@ -37,7 +37,7 @@
 #include "letterbox/v1/accounts.grpc.pb.h"
 #include "letterbox/v1/auth.grpc.pb.h"
 #include "letterbox/v1/messages.grpc.pb.h"
-#include "temp_dir.h"
+#include "support/process_harness.h"
 
 extern char** environ;
 

@@ -11,7 +11,7 @@
 #include "letterbox/crypto/franking.h"
 #include "letterbox/crypto/hmac.h"
 #include "letterbox/crypto/x25519.h"
-#include "temp_dir.h"
+#include "support/process_harness.h"
 
 namespace letterbox::server {
 namespace {

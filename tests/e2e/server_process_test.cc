@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "temp_dir.h"
+#include "support/process_harness.h"
 
 extern char** environ;
 

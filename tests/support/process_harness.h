@@ -17,8 +17,6 @@
 //   const int port = server.WaitListening();  // 0: it exited or never said so
 //   server.Kill();                            // kill -9, reaped
 //
-// tests/e2e/temp_dir.h holds an older TempDir in the same namespace: include
-// one or the other in a test file, not both.
 #pragma once
 
 #include <fcntl.h>
@@ -77,6 +75,12 @@ inline std::string ReadFile(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// Replaces the file at `path` with `contents`.
+inline void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
 }
 
 // The decimal value of environment variable `name`, or `fallback` when it is
