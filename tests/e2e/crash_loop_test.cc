@@ -7,13 +7,7 @@
 //
 // Environment: LETTERBOX_CRASHES (default 5), LETTERBOX_CRASH_SEED (default
 // 1), LETTERBOX_CRASH_DURABILITY (process|fsync, default process).
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -39,94 +33,22 @@
 #include "letterbox/v1/messages.grpc.pb.h"
 #include "support/process_harness.h"
 
-extern char** environ;
-
 namespace letterbox {
 namespace {
 
 namespace v1 = ::letterbox::v1;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::ChildProcess;
+using testing::EnvNumber;
 using testing::TempDir;
 
 constexpr int kDevices = 4;
-
-uint64_t EnvNumber(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 std::string EnvString(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
-
-// One letterbox-server process; SIGKILLed at destruction if still running.
-class Server {
- public:
-  Server(const std::vector<std::string>& args, const std::string& stderr_path) {
-    int out[2];
-    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
-    std::vector<std::string> all{LETTERBOX_SERVER_BIN};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc =
-        ::posix_spawn(&pid_, LETTERBOX_SERVER_BIN, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    fd_ = out[0];
-    REQUIRE(rc == 0);
-  }
-  ~Server() {
-    if (pid_ > 0) Kill();
-    ::close(fd_);
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  // The port from the "listening on HOST:PORT" line, or 0 if the process
-  // exits or 30 s pass first.
-  int WaitListening() {
-    const auto deadline = Clock::now() + 30s;
-    std::string out;
-    while (Clock::now() < deadline) {
-      const size_t at = out.find("listening on ");
-      const size_t end = at == std::string::npos ? at : out.find('\n', at);
-      if (end != std::string::npos) {
-        const std::string address = out.substr(at + 13, end - at - 13);
-        return std::atoi(address.substr(address.rfind(':') + 1).c_str());
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) < 0) return 0;
-      if (p.revents != 0) {
-        char buf[1024];
-        const ssize_t n = ::read(fd_, buf, sizeof(buf));
-        if (n <= 0) return 0;
-        out.append(buf, static_cast<size_t>(n));
-      }
-    }
-    return 0;
-  }
-
-  // SIGKILL and reap.
-  void Kill() {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-};
 
 // The current server address; replaced at every restart (port 0 each time).
 class Target {
@@ -262,7 +184,7 @@ TEST_CASE("kill -9 at random moments loses - duplicates and corrupts no acknowle
                                          "--limit-max-mailbox-bytes",
                                          "4294967296"};
   const std::string log = tmp.Sub("server.log");
-  auto server = std::make_unique<Server>(args, log);
+  auto server = std::make_unique<ChildProcess>(LETTERBOX_SERVER_BIN, args, log);
   Target target;
   int port = server->WaitListening();
   REQUIRE(port > 0);
@@ -354,7 +276,7 @@ TEST_CASE("kill -9 at random moments loses - duplicates and corrupts no acknowle
   for (uint64_t k = 0; k < crashes; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + schedule() % 1000));
     server->Kill();
-    server = std::make_unique<Server>(args, log);
+    server = std::make_unique<ChildProcess>(LETTERBOX_SERVER_BIN, args, log);
     port = server->WaitListening();
     INFO("restart " << k + 1 << " failed; server log:\n" << testing::ReadFile(log));
     REQUIRE(port > 0);
