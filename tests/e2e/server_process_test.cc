@@ -3,15 +3,11 @@
 // metrics, drains and exits 0 on SIGTERM, restarts on the same data, speaks
 // TLS when given a certificate, refuses bad setups with one clear line, and
 // runs with core dumps disabled.
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -27,8 +23,6 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "support/process_harness.h"
 
-extern char** environ;
-
 namespace letterbox {
 namespace {
 
@@ -36,113 +30,42 @@ using namespace std::chrono_literals;
 using testing::ReadFile;
 using testing::TempDir;
 
-// A letterbox-server child process. Killed (SIGKILL) at scope exit if it is
-// still running.
+// A letterbox-server child process (testing::ChildProcess) with the ports of
+// its "listening on" and "metrics on" lines. Killed (SIGKILL) at scope exit if
+// it is still running.
 class ServerProcess {
  public:
   ServerProcess(const std::vector<std::string>& args, const std::string& stderr_path)
-      : stderr_path_(stderr_path) {
-    int out[2];
-    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<std::string> all{LETTERBOX_SERVER_BIN};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc =
-        ::posix_spawn(&pid_, LETTERBOX_SERVER_BIN, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    stdout_fd_ = out[0];
-    REQUIRE(rc == 0);
-  }
-
-  ~ServerProcess() {
-    if (!exit_code_.has_value()) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    ::close(stdout_fd_);
-  }
+      : child_(LETTERBOX_SERVER_BIN, args, stderr_path) {}
 
   // Reads stdout until the "listening on" line (and, if `metrics`, the
   // "metrics on" line) arrived. False if the process exits or time runs out.
   bool WaitListening(bool metrics = true, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      grpc_port_ = PortAfter("listening on ");
-      metrics_port_ = PortAfter("metrics on ");
-      if (grpc_port_ > 0 && (!metrics || metrics_port_ > 0)) return true;
-      if (!ReadSome(deadline)) return false;
-    }
-    return false;
+    grpc_port_ = child_.WaitListening(timeout);
+    if (grpc_port_ == 0) return false;
+    if (!metrics) return true;
+    metrics_port_ = child_.WaitForPort("metrics on ", timeout);
+    return metrics_port_ > 0;
   }
 
   // Everything the process wrote to stdout until it closed it.
   std::string ReadAllStdout(std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (ReadSome(deadline)) {
-    }
-    return stdout_;
+    return child_.ReadAllStdout(timeout);
   }
-
   // The exit code (128 + signal if killed by one), or nullopt on timeout.
   std::optional<int> WaitExit(std::chrono::milliseconds timeout = 20s) {
-    if (exit_code_.has_value()) return exit_code_;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        return exit_code_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return std::nullopt;
+    return child_.WaitExit(timeout);
   }
-
-  void Signal(int sig) const { REQUIRE(::kill(pid_, sig) == 0); }
-  [[nodiscard]] pid_t pid() const { return pid_; }
+  void Signal(int sig) { REQUIRE(child_.Signal(sig)); }
+  [[nodiscard]] pid_t pid() const { return child_.pid(); }
   [[nodiscard]] int grpc_port() const { return grpc_port_; }
   [[nodiscard]] int metrics_port() const { return metrics_port_; }
-  [[nodiscard]] std::string Stderr() const { return ReadFile(stderr_path_); }
+  [[nodiscard]] std::string Stderr() const { return child_.Stderr(); }
 
  private:
-  bool ReadSome(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{stdout_fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char buf[4096];
-    const ssize_t n = ::read(stdout_fd_, buf, sizeof(buf));
-    if (n <= 0) return false;
-    stdout_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  int PortAfter(const std::string& prefix) const {
-    const size_t at = stdout_.find(prefix);
-    if (at == std::string::npos) return 0;
-    const size_t end = stdout_.find('\n', at);
-    if (end == std::string::npos) return 0;
-    const std::string address = stdout_.substr(at + prefix.size(), end - at - prefix.size());
-    return std::atoi(address.substr(address.rfind(':') + 1).c_str());
-  }
-
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::string stderr_path_;
-  std::string stdout_;
+  testing::ChildProcess child_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
-  std::optional<int> exit_code_;
 };
 
 std::vector<std::string> BaseArgs(const TempDir& tmp) {

@@ -161,9 +161,16 @@ class ChildProcess {
   // Reads stdout until a complete "listening on HOST:PORT" line and returns
   // PORT; 0 if the process closes stdout (exits) or `timeout` passes first.
   int WaitListening(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    return WaitForPort("listening on ", timeout);
+  }
+
+  // The same for the first complete line containing `prefix` followed by
+  // HOST:PORT (for example "metrics on ").
+  int WaitForPort(const std::string& prefix,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
-      const size_t at = stdout_.find("listening on ");
+      const size_t at = stdout_.find(prefix);
       const size_t end = at == std::string::npos ? at : stdout_.find('\n', at);
       if (end != std::string::npos) {
         const std::string line = stdout_.substr(at, end - at);
@@ -171,6 +178,15 @@ class ChildProcess {
       }
       if (!ReadSome(deadline)) return 0;
     }
+  }
+
+  // Everything the process writes to stdout until it closes it (or
+  // `timeout` passes).
+  const std::string& ReadAllStdout(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (ReadSome(deadline)) {
+    }
+    return stdout_;
   }
 
   // The exit code (128 + signal when killed by one), or nullopt if the
