@@ -5,13 +5,9 @@
 // ReportContent sealed to the vault's intake key) and travel through the
 // relay; staff act only through the letterbox-admin binary. The vault's
 // source-address policy is exercised with --source 127.0.0.2 / 127.0.0.3.
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -43,8 +39,7 @@
 #include "letterbox/v1/report_content.pb.h"
 #include "letterbox/v1/reports.grpc.pb.h"
 #include "rocksdb/db.h"
-
-extern char** environ;
+#include "support/process_harness.h"
 
 namespace letterbox {
 namespace {
@@ -52,166 +47,15 @@ namespace {
 using namespace std::chrono_literals;
 namespace v1 = letterbox::v1;
 
-// --- Files and processes. ---
+// --- Files and processes (tests/support/process_harness.h). ---
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/letterbox-vault-XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+using Child = testing::ChildProcess;
+using testing::ReadFile;
+using testing::RunResult;
+using testing::TempDir;
 
- private:
-  std::string path_;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// A long-running child (server or vault). SIGKILLed at scope exit if alive.
-class Child {
- public:
-  Child(const std::string& binary, const std::vector<std::string>& args,
-        const std::string& stderr_path)
-      : stderr_path_(stderr_path) {
-    int out[2];
-    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
-    std::vector<std::string> all{binary};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    stdout_fd_ = out[0];
-    REQUIRE(rc == 0);
-  }
-  ~Child() {
-    if (!exit_code_.has_value()) Kill();
-    ::close(stdout_fd_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // The port of the "listening on HOST:PORT" line; 0 if the process exited
-  // or did not print it within `timeout`.
-  int WaitListening(std::chrono::milliseconds timeout = 60s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      const size_t at = stdout_.find("listening on ");
-      if (at != std::string::npos) {
-        const size_t end = stdout_.find('\n', at);
-        if (end != std::string::npos) {
-          const std::string line = stdout_.substr(at, end - at);
-          return std::atoi(line.substr(line.rfind(':') + 1).c_str());
-        }
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return 0;
-      pollfd p{stdout_fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return 0;
-      char buf[4096];
-      const ssize_t n = ::read(stdout_fd_, buf, sizeof(buf));
-      if (n <= 0) return 0;
-      stdout_.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-  std::optional<int> WaitExit(std::chrono::milliseconds timeout = 30s) {
-    if (exit_code_.has_value()) return exit_code_;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        return exit_code_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return std::nullopt;
-  }
-
-  void Signal(int sig) { REQUIRE(::kill(pid_, sig) == 0); }
-  void Kill() {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    exit_code_ = 128 + SIGKILL;
-  }
-  [[nodiscard]] std::string Stderr() const { return ReadFile(stderr_path_); }
-
- private:
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::string stderr_path_;
-  std::string stdout_;
-  std::optional<int> exit_code_;
-};
-
-struct RunResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs a short-lived binary to completion (at most `timeout`).
-RunResult Run(const std::string& binary, const std::vector<std::string>& args,
-              std::chrono::milliseconds timeout = 60s) {
-  TempDir io;
-  const std::string out_path = io.Sub("out"), err_path = io.Sub("err");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<std::string> all{binary};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  RunResult result;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      result.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
-  return result;
+RunResult Run(const std::string& binary, const std::vector<std::string>& args) {
+  return testing::RunToExit(binary, args, 60s);
 }
 
 RunResult Admin(const std::vector<std::string>& args) { return Run(LETTERBOX_ADMIN_BIN, args); }
@@ -396,12 +240,7 @@ uint64_t CountOutbox(const std::string& server_data) {
 }
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
+  return testing::WaitFor(condition, timeout);
 }
 
 // --- The deployment under test. ---
@@ -442,7 +281,7 @@ class Deployment {
             keys_.intake_hex, "--vault-relay-public-key", keys_.relay_hex,
             "--limit-reports-per-device", "1000:1000", "--limit-shutdown-grace", "1s"},
         tmp_.Sub("server.log"));
-    server_port_ = server_->WaitListening();
+    server_port_ = server_->WaitListening(60s);
     INFO(server_->Stderr());
     REQUIRE(server_port_ > 0);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_port_),
@@ -451,7 +290,7 @@ class Deployment {
 
   // Stops the messaging server (SIGTERM) and starts it again on its port.
   void RestartServer() {
-    server_->Signal(SIGTERM);
+    REQUIRE(server_->Signal(SIGTERM));
     REQUIRE(server_->WaitExit() == std::optional<int>(0));
     StartServer("127.0.0.1:" + std::to_string(server_port_));
   }
@@ -479,14 +318,14 @@ class Deployment {
       args.push_back("127.0.0.1:" + std::to_string(server_port_));
     }
     vault_ = std::make_unique<Child>(LETTERBOX_VAULT_BIN, args, tmp_.Sub("vault.log"));
-    vault_port_ = vault_->WaitListening();
+    vault_port_ = vault_->WaitListening(60s);
     INFO(vault_->Stderr());
     REQUIRE(vault_port_ > 0);
   }
 
   // Stops the vault with SIGTERM and expects a clean exit.
   void StopVault() {
-    vault_->Signal(SIGTERM);
+    REQUIRE(vault_->Signal(SIGTERM));
     auto code = vault_->WaitExit();
     INFO(vault_->Stderr());
     REQUIRE(code == std::optional<int>(0));
