@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <sstream>
@@ -267,6 +268,20 @@ struct LoadEngine::Impl {
   void StartClaim(const Op& op);
   void StartReport(const Op& op);
   void StartNoop(const Op& op);
+  // Sets `call`'s deadline and, for a device (>= 0), its session.
+  template <typename Call>
+  void Prepare(Call* call, int device) {
+    SetDeadline(call->context, config.deadline);
+    if (device >= 0) devices[static_cast<size_t>(device)].session.Attach(call->context);
+  }
+  // The completion of an op's last call: records it and deletes the call.
+  template <typename Call>
+  std::function<void(grpc::Status)> FinishAndDelete(Call* call) {
+    return [this, call](grpc::Status status) {
+      Finish(call->op, status);
+      delete call;
+    };
+  }
   void RecordDelivery(std::string_view message_id, int64_t received_ns);
   void SendAck(int device, std::vector<uint64_t> ids);
   void FlushAcks();
@@ -480,13 +495,9 @@ void LoadEngine::Impl::StartSend(const Op& op) {
   *call->request.mutable_recipient() = devices[static_cast<size_t>(recipient)].Address();
   call->request.set_ciphertext(ciphertexts[op.index % ciphertexts.size()]);
   call->request.set_franking_commitment(commitments[op.index % commitments.size()]);
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(sender)].session.Attach(call->context);
+  Prepare(call, sender);
   ClientFor(sender).messages().async()->Send(&call->context, &call->request, &call->response,
-                                             [this, call](grpc::Status status) {
-                                               Finish(call->op, status);
-                                               delete call;
-                                             });
+                                             FinishAndDelete(call));
 }
 
 void LoadEngine::Impl::StartRealSend(const Op& op) {
@@ -521,8 +532,7 @@ void LoadEngine::Impl::ClaimSession(int sender, int recipient) {
   crypto_counts.bundle_claims.fetch_add(1, std::memory_order_relaxed);
   auto* call = new UnaryCall<v1::ClaimBundleRequest, v1::ClaimBundleResponse>;
   *call->request.mutable_target() = devices[static_cast<size_t>(recipient)].Address();
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(sender)].session.Attach(call->context);
+  Prepare(call, sender);
   ClientFor(sender).keys().async()->ClaimBundle(
       &call->context, &call->request, &call->response,
       [this, call, sender, recipient](grpc::Status status) {
@@ -584,13 +594,9 @@ void LoadEngine::Impl::SendSealed(const Op& op, int sender, int recipient,
   *call->request.mutable_recipient() = devices[static_cast<size_t>(recipient)].Address();
   call->request.set_ciphertext(sealed->ciphertext.data(), sealed->ciphertext.size());
   call->request.set_franking_commitment(sealed->commitment.data(), sealed->commitment.size());
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(sender)].session.Attach(call->context);
+  Prepare(call, sender);
   ClientFor(sender).messages().async()->Send(&call->context, &call->request, &call->response,
-                                             [this, call](grpc::Status status) {
-                                               Finish(call->op, status);
-                                               delete call;
-                                             });
+                                             FinishAndDelete(call));
 }
 
 bool LoadEngine::Impl::OpenEnvelope(int device, const v1::Envelope& envelope) {
@@ -730,8 +736,7 @@ void LoadEngine::Impl::StartFetch(const Op& op) {
   call->op = op;
   const int device = fetchers[op.index % fetchers.size()];
   call->request.set_limit(kFetchLimit);
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(device)].session.Attach(call->context);
+  Prepare(call, device);
   ClientFor(device).messages().async()->Fetch(
       &call->context, &call->request, &call->response, [this, call, device](grpc::Status status) {
         if (!status.ok() || call->response.envelopes_size() == 0) {
@@ -747,13 +752,9 @@ void LoadEngine::Impl::StartFetch(const Op& op) {
           ack->request.add_envelope_ids(e.envelope_id());
         }
         delete call;
-        SetDeadline(ack->context, config.deadline);
-        devices[static_cast<size_t>(device)].session.Attach(ack->context);
+        Prepare(ack, device);
         ClientFor(device).messages().async()->Ack(&ack->context, &ack->request, &ack->response,
-                                                  [this, ack](grpc::Status s) {
-                                                    Finish(ack->op, s);
-                                                    delete ack;
-                                                  });
+                                                  FinishAndDelete(ack));
       });
 }
 
@@ -763,13 +764,9 @@ void LoadEngine::Impl::StartClaim(const Op& op) {
   const int claimant = SenderFor(op.index);
   const int target = PeerFor(claimant, op.index);
   *call->request.mutable_target() = devices[static_cast<size_t>(target)].Address();
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(claimant)].session.Attach(call->context);
+  Prepare(call, claimant);
   ClientFor(claimant).keys().async()->ClaimBundle(&call->context, &call->request, &call->response,
-                                                  [this, call](grpc::Status status) {
-                                                    Finish(call->op, status);
-                                                    delete call;
-                                                  });
+                                                  FinishAndDelete(call));
 }
 
 void LoadEngine::Impl::StartReport(const Op& op) {
@@ -778,25 +775,18 @@ void LoadEngine::Impl::StartReport(const Op& op) {
   const int reporter = SenderFor(op.index);
   call->request.set_jurisdiction(devices[static_cast<size_t>(reporter)].jurisdiction);
   call->request.set_sealed_report(sealed_reports[op.index % sealed_reports.size()]);
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(reporter)].session.Attach(call->context);
-  ClientFor(reporter).reports().async()->SubmitReport(
-      &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
-        Finish(call->op, status);
-        delete call;
-      });
+  Prepare(call, reporter);
+  ClientFor(reporter).reports().async()->SubmitReport(&call->context, &call->request,
+                                                      &call->response, FinishAndDelete(call));
 }
 
 void LoadEngine::Impl::StartNoop(const Op& op) {
   auto* call = new UnaryCall<v1::NoopRequest, v1::NoopResponse>;
   call->op = op;
   call->request.set_payload(noop_payload);
-  SetDeadline(call->context, config.deadline);
+  Prepare(call, /*device=*/-1);
   clients[op.index % clients.size()]->diagnostics().async()->Noop(
-      &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
-        Finish(call->op, status);
-        delete call;
-      });
+      &call->context, &call->request, &call->response, FinishAndDelete(call));
 }
 
 void LoadEngine::Impl::RecordDelivery(std::string_view message_id, int64_t received_ns) {
@@ -812,8 +802,7 @@ void LoadEngine::Impl::RecordDelivery(std::string_view message_id, int64_t recei
 void LoadEngine::Impl::SendAck(int device, std::vector<uint64_t> ids) {
   auto* call = new UnaryCall<v1::AckRequest, v1::AckResponse>;
   for (uint64_t id : ids) call->request.add_envelope_ids(id);
-  SetDeadline(call->context, config.deadline);
-  devices[static_cast<size_t>(device)].session.Attach(call->context);
+  Prepare(call, device);
   outstanding_acks.fetch_add(1);
   ClientFor(device).messages().async()->Ack(&call->context, &call->request, &call->response,
                                             [this, call](grpc::Status status) {
