@@ -4,7 +4,6 @@
 
 #include <sodium.h>
 
-#include <algorithm>
 #include <string_view>
 
 #include "letterbox/common/status.h"
@@ -100,10 +99,7 @@ absl::Status VerifyCommitment(const FrankingKey& key, ByteView plaintext, ByteVi
 }
 
 FrankingTag ComputeFrankingTag(const FrankingServerKey& key, const FrankingFields& fields) {
-  const HmacSha256Tag mac = HmacSha256(key.Expose(), EncodeTagInput(fields));
-  FrankingTag tag;
-  std::copy(mac.view().begin(), mac.view().end(), tag.data());
-  return tag;
+  return FrankingTagger(key).Tag(fields);
 }
 
 struct FrankingTagger::KeyedState {

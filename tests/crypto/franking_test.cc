@@ -75,11 +75,8 @@ TEST_CASE("A server franking tag verifies over the fields it was computed on") {
   CHECK(VerifyFrankingTag(f.server_key, f.Fields(), tag).ok());
 }
 
-TEST_CASE(
-    "A server franking tag is HMAC-SHA256(K - label || c || lp(sender) || lp(recipient) || "
-    "be64(ts) || lp(id))") {
-  Fixture f;
-  const FrankingFields fields = f.Fields();
+// The tag as franking.h specifies it, computed with plain HMAC-SHA256.
+std::string SpecifiedTagHex(const FrankingServerKey& key, const FrankingFields& fields) {
   ByteWriter w;
   w.Label("letterbox.franking.tag.v1")
       .Raw(fields.commitment.view())
@@ -87,20 +84,27 @@ TEST_CASE(
       .Bytes(fields.recipient)
       .I64(fields.timestamp_micros)
       .Bytes(fields.message_id);
-  CHECK(ComputeFrankingTag(f.server_key, fields).hex() ==
-        HmacSha256(f.server_key.Expose(), w.view()).hex());
+  return HmacSha256(key.Expose(), w.view()).hex();
 }
 
-TEST_CASE("The precomputed tagger gives the same tag as ComputeFrankingTag") {
+TEST_CASE(
+    "A server franking tag is HMAC-SHA256(K - label || c || lp(sender) || lp(recipient) || "
+    "be64(ts) || lp(id))") {
+  Fixture f;
+  const FrankingFields fields = f.Fields();
+  CHECK(ComputeFrankingTag(f.server_key, fields).hex() == SpecifiedTagHex(f.server_key, fields));
+}
+
+TEST_CASE("A tagger reused for many tags gives each the specified HMAC") {
   Fixture f;
   const FrankingTagger tagger(f.server_key);
   FrankingFields fields = f.Fields();
-  CHECK(tagger.Tag(fields) == ComputeFrankingTag(f.server_key, fields));
+  CHECK(tagger.Tag(fields).hex() == SpecifiedTagHex(f.server_key, fields));
   // Reusing the keyed state leaves it unchanged for the next tag.
   fields.timestamp_micros += 1;
-  CHECK(tagger.Tag(fields) == ComputeFrankingTag(f.server_key, fields));
+  CHECK(tagger.Tag(fields).hex() == SpecifiedTagHex(f.server_key, fields));
   const FrankingTagger moved = FrankingTagger(f.server_key);
-  CHECK(moved.Tag(fields) == ComputeFrankingTag(f.server_key, fields));
+  CHECK(moved.Tag(fields).hex() == SpecifiedTagHex(f.server_key, fields));
 }
 
 TEST_CASE("A server franking tag is rejected when any bound field is altered") {

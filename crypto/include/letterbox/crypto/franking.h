@@ -69,8 +69,8 @@ struct FrankingFields {
 
 // ComputeFrankingTag for one server key, with the key's HMAC-SHA256 inner
 // and outer states computed once at construction, so a tag costs only the
-// compressions of its input (the server's Send path). Output is identical to
-// ComputeFrankingTag. Move-only; the keyed states are as secret as the key
+// compressions of its input (the server's Send path; ComputeFrankingTag is
+// a tagger used once). Move-only; the keyed states are as secret as the key
 // and are zeroed on destruction. Tag() is const and thread-safe; a
 // moved-from tagger must not be used.
 class FrankingTagger {
