@@ -273,9 +273,11 @@ class SendStreamReactor final
   void Queue(v1::SendStreamResponse answer) {
     const v1::SendStreamResponse* write = nullptr;
     bool read = false;
+    bool failed = false;
     {
       absl::MutexLock lock(&mu_);
       handling_ = false;
+      failed = failed_;
       if (!failed_) {
         answers_.push_back(std::move(answer));
         if (!writing_) {
@@ -288,7 +290,8 @@ class SendStreamReactor final
     }
     if (write != nullptr) StartWrite(write);
     if (read) StartRead(&request_);
-    MaybeFinish();
+    // Otherwise a read or write is still running and ends the stream.
+    if (failed) MaybeFinish();
   }
 
   // True (and a read is then owed) if reading is paused and may go on.
