@@ -1,5 +1,7 @@
 #include "letterbox/server/process.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -9,6 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+
+#include "letterbox/common/status.h"
+#include "letterbox/crypto/init.h"
 
 namespace letterbox::server {
 
@@ -21,6 +26,20 @@ absl::Status DisableCoreDumps() {
     return absl::InternalError(std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<sigset_t> PrepareDaemon() {
+  LB_RETURN_IF_ERROR(DisableCoreDumps());
+  LB_RETURN_IF_ERROR(crypto::Initialize());
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
+    return absl::InternalError("cannot block SIGTERM and SIGINT");
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  return signals;
 }
 
 absl::Status PrepareDataDir(const std::string& path) {

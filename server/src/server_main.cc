@@ -29,7 +29,6 @@
 #include "letterbox/common/status.h"
 #include "letterbox/crypto/franking.h"
 #include "letterbox/crypto/hmac.h"
-#include "letterbox/crypto/init.h"
 #include "letterbox/server/cli.h"
 #include "letterbox/server/config_loader.h"
 #include "letterbox/server/key_files.h"
@@ -204,28 +203,14 @@ absl::Status Run(const ServerCommandLine& cmd, const sigset_t& signals) {
 }
 
 int Main(int argc, char** argv) {
-  if (absl::Status s = DisableCoreDumps(); !s.ok()) {
-    std::cerr << kProgram << ": " << s.message() << std::endl;
-    return 1;
-  }
-  if (absl::Status s = crypto::Initialize(); !s.ok()) {
-    std::cerr << kProgram << ": " << s.message() << std::endl;
+  absl::StatusOr<sigset_t> signals = PrepareDaemon();
+  if (!signals.ok()) {
+    std::cerr << kProgram << ": " << signals.status().message() << std::endl;
     return 1;
   }
   // abseil's mutex deadlock detection is a debugging aid that costs ~3% of a
   // Send in production (docs/performance.md); tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // Block the shutdown signals before any thread starts, so every thread
-  // inherits the mask and only sigwait() sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    std::cerr << kProgram << ": cannot block signals" << std::endl;
-    return 1;
-  }
-  ::signal(SIGPIPE, SIG_IGN);
 
   auto cmd = ParseServerCommandLine(argc, argv);
   if (!cmd.ok()) {
@@ -240,7 +225,7 @@ int Main(int argc, char** argv) {
     std::cerr << kProgram << ": " << s.message() << std::endl;
     return 2;
   }
-  absl::Status status = Run(*cmd, signals);
+  absl::Status status = Run(*cmd, *signals);
   if (!status.ok()) {
     LogEvent(LogLevel::kError, "fatal",
              {{"code", absl::StatusCodeToString(status.code())},

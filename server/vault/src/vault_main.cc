@@ -45,7 +45,6 @@
 #include "letterbox/crypto/aead.h"
 #include "letterbox/crypto/ed25519.h"
 #include "letterbox/crypto/hmac.h"
-#include "letterbox/crypto/init.h"
 #include "letterbox/crypto/x25519.h"
 #include "letterbox/server/cli.h"
 #include "letterbox/server/key_files.h"
@@ -58,7 +57,6 @@
 namespace letterbox::vault {
 namespace {
 
-using server::DisableCoreDumps;
 using server::KeyDirectory;
 using server::LogEvent;
 using server::LogLevel;
@@ -560,25 +558,11 @@ absl::Status Run(const VaultCommandLine& cmd, const sigset_t& signals) {
 }
 
 int Main(int argc, char** argv) {
-  if (absl::Status s = DisableCoreDumps(); !s.ok()) {
-    std::cerr << kProgram << ": " << s.message() << std::endl;
+  absl::StatusOr<sigset_t> signals = server::PrepareDaemon();
+  if (!signals.ok()) {
+    std::cerr << kProgram << ": " << signals.status().message() << std::endl;
     return kExitFailure;
   }
-  if (absl::Status s = crypto::Initialize(); !s.ok()) {
-    std::cerr << kProgram << ": " << s.message() << std::endl;
-    return kExitFailure;
-  }
-  // Block the shutdown signals before any thread starts, so every thread
-  // inherits the mask and only sigwait() sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    std::cerr << kProgram << ": cannot block signals" << std::endl;
-    return kExitFailure;
-  }
-  ::signal(SIGPIPE, SIG_IGN);
 
   bool help = false;
   std::string usage;
@@ -595,7 +579,7 @@ int Main(int argc, char** argv) {
     std::cerr << kProgram << ": " << s.message() << std::endl;
     return kExitUsage;
   }
-  absl::Status status = Run(*cmd, signals);
+  absl::Status status = Run(*cmd, *signals);
   if (!status.ok()) {
     LogEvent(LogLevel::kError, "fatal",
              {{"code", absl::StatusCodeToString(status.code())},

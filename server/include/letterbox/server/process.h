@@ -4,16 +4,20 @@
 // takes the same way:
 //
 //   int main(int argc, char** argv) {
-//     if (!DisableCoreDumps().ok()) return 1;        // before any secret exists
+//     absl::StatusOr<sigset_t> signals = PrepareDaemon();  // before any thread or secret
+//     if (!signals.ok()) return 1;
 //     LB_RETURN_IF_ERROR(PrepareDataDir(data_dir));
 //     ...start serving...
 //     LB_RETURN_IF_ERROR(WritePortFile(port_file, port));
 //   }
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace letterbox::server {
 
@@ -22,6 +26,13 @@ namespace letterbox::server {
 // readable through /proc by other processes of the same user. INTERNAL if
 // either call fails.
 [[nodiscard]] absl::Status DisableCoreDumps();
+
+// The first steps of a daemon's main(), before any thread starts or any
+// secret exists: DisableCoreDumps, libsodium's initialisation, SIGTERM and
+// SIGINT blocked (every later thread inherits the mask; the returned set is
+// for sigwait in the main thread), SIGPIPE ignored. The error names the step
+// that failed.
+[[nodiscard]] absl::StatusOr<sigset_t> PrepareDaemon();
 
 // Makes sure `path` is a writable directory: creates it with mode 0700 if it
 // is missing (its parent must exist). FAILED_PRECONDITION with the reason
